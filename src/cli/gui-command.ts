@@ -1,0 +1,29 @@
+/** `mtt gui`: the client with its dashboard, window and tray (src/gui). */
+import { parseCommand } from './main.js';
+
+const GUI_HELP = `Usage: mtt gui --config FILE [--no-window]
+
+Runs the client with a dashboard on 127.0.0.1, an app window and a tray icon.
+
+  --config FILE   the client config (JSON); tunnel changes made in the dashboard are saved to it
+  --no-window     do not open a window; print the dashboard URL (with its access token) instead
+`;
+
+/** mtt gui */
+export async function runGui(argv: string[], signal: AbortSignal): Promise<number> {
+  const { values } = parseCommand(argv, {
+    config: { type: 'string', short: 'c' },
+    'no-window': { type: 'boolean' },
+    'log-level': { type: 'string' },
+  });
+  if (values.help) {
+    process.stdout.write(GUI_HELP);
+    return 0;
+  }
+  const { guiCommand } = await import('../gui/command.js');
+  return guiCommand({
+    configPath: (values.config as string | undefined) ?? '',
+    noWindow: values['no-window'] === true,
+    signal,
+  } as Parameters<typeof guiCommand>[0]);
+}

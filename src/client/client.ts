@@ -1,0 +1,195 @@
+/**
+ * The client library: startClient() runs a client in-process until close() or its AbortSignal;
+ * startClientFromConfig() does the same from a config file, saving tunnel changes back to it.
+ */
+import { existsSync } from 'node:fs';
+import {
+  type ClientConfig,
+  type LoadedClientConfig,
+  loadClientConfig,
+  saveClientConfig,
+  splitHostPort,
+} from '../config/client-config.js';
+import { defaultPaths } from '../config/paths.js';
+import {
+  fingerprint,
+  formatPublicKeyLine,
+  generateIdentity,
+  type Identity,
+  loadIdentity,
+  writeIdentityFiles,
+} from '../identity/index.js';
+import { type Logger, silentLogger } from '../util/logger.js';
+import type { ClientSnapshot, TunnelConfig } from './api.js';
+import { ControlClient } from './control-client.js';
+import { StateStore } from './state-store.js';
+import { TunnelManager } from './tunnel-manager.js';
+
+/** How to run a client. */
+export interface ClientOptions {
+  /** Server control address. */
+  host: string;
+  port: number;
+  identity: Identity;
+  /** Pinned server key (public key line or SHA256: fingerprint). */
+  serverKey?: string;
+  /** Trust-on-first-use record, used when serverKey is not set. */
+  knownServersPath?: string;
+  tunnels?: TunnelConfig[];
+  heartbeatMs?: number;
+  heartbeatTimeoutMs?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** Stop (closed rejects) on the first failure instead of retrying: for systemd's Restart=. */
+  exitOnFailure?: boolean;
+  /** Data channels opened ahead of need. */
+  dataChannelPool?: number;
+  connectTimeoutMs?: number;
+  /** Called after each tunnel change (the config-file client saves there). */
+  onTunnelsChanged?: (tunnels: TunnelConfig[]) => void;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+/** A running client. */
+export interface MttClient {
+  readonly state: StateStore;
+  readonly tunnels: TunnelManager;
+  /** Resolves when the client stopped; rejects (ClientFailedError) on failure with exitOnFailure. */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+  /** Resolves with the first snapshot that satisfies `test` (tests, CLI); rejects after timeoutMs. */
+  waitFor(test: (s: ClientSnapshot) => boolean, timeoutMs?: number): Promise<ClientSnapshot>;
+}
+
+/** Starts a client. It connects (and reconnects) in the background; watch `state`. */
+export function startClient(opts: ClientOptions): MttClient {
+  const log = opts.log ?? silentLogger;
+  const tunnels = new TunnelManager(opts.tunnels ?? []);
+  const state = new StateStore({
+    identity: {
+      publicKeyLine: formatPublicKeyLine(opts.identity.publicRaw, opts.identity.comment),
+      fingerprint: fingerprint(opts.identity.publicRaw),
+    },
+    serverAddress: `${opts.host}:${opts.port}`,
+    tunnels: () => tunnels.views(),
+  });
+  const control = new ControlClient({
+    host: opts.host,
+    port: opts.port,
+    identity: opts.identity,
+    ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
+    ...(opts.knownServersPath ? { knownServersPath: opts.knownServersPath } : {}),
+    heartbeatMs: opts.heartbeatMs ?? 30_000,
+    heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 10_000,
+    reconnectMinMs: opts.reconnectMinMs ?? 500,
+    reconnectMaxMs: opts.reconnectMaxMs ?? 30_000,
+    exitOnFailure: opts.exitOnFailure ?? false,
+    dataChannelPool: opts.dataChannelPool ?? 4,
+    connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+    tunnels,
+    state,
+    onTunnelsChanged: () => opts.onTunnelsChanged?.(tunnels.list()),
+    log,
+  });
+  const closed = control.run();
+  closed.catch(() => {});
+  const close = async () => {
+    control.stop();
+    await closed.catch(() => {});
+  };
+  opts.signal?.addEventListener('abort', () => void close(), { once: true });
+  if (opts.signal?.aborted) void close();
+
+  const waitFor = (test: (s: ClientSnapshot) => boolean, timeoutMs = 10_000) =>
+    new Promise<ClientSnapshot>((resolve, reject) => {
+      const check = () => {
+        const s = state.snapshot();
+        if (test(s)) {
+          cleanup();
+          resolve(s);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(
+          new Error(
+            `state did not match within ${timeoutMs} ms: ${JSON.stringify(state.snapshot().connection)}`,
+          ),
+        );
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        state.off('change', check);
+      };
+      state.on('change', check);
+      check();
+    });
+
+  return { state, tunnels, closed, close, waitFor };
+}
+
+/** Options for startClientFromConfig. */
+export interface ClientFromConfigOptions {
+  exitOnFailure?: boolean;
+  log?: Logger;
+  signal?: AbortSignal;
+}
+
+/** Loads the identity named by a config, creating the default one on first run. */
+export async function loadClientIdentity(
+  loaded: LoadedClientConfig,
+  log: Logger,
+): Promise<{ identity: Identity; path: string; created: boolean }> {
+  if (loaded.identityPath)
+    return { identity: await loadIdentity(loaded.identityPath), path: loaded.identityPath, created: false };
+  const path = defaultPaths.identity();
+  if (existsSync(path)) return { identity: await loadIdentity(path), path, created: false };
+  const identity = generateIdentity();
+  await writeIdentityFiles(path, identity);
+  log.info('created a client identity key', { path, fingerprint: fingerprint(identity.publicRaw) });
+  return { identity, path, created: true };
+}
+
+/** Starts a client from a config file; tunnel changes are saved back to it atomically. */
+export async function startClientFromConfig(
+  configPath: string,
+  opts: ClientFromConfigOptions = {},
+): Promise<MttClient & { config: LoadedClientConfig; identityPath: string }> {
+  const log = opts.log ?? silentLogger;
+  const loaded = await loadClientConfig(configPath);
+  const { identity, path: identityPath } = await loadClientIdentity(loaded, log);
+  const cfg = loaded.config;
+  const { host, port } = splitHostPort(cfg.server);
+  let current: ClientConfig = cfg;
+  let saving = Promise.resolve();
+  const client = startClient({
+    host,
+    port,
+    identity,
+    ...(cfg.serverKey ? { serverKey: cfg.serverKey } : {}),
+    knownServersPath: loaded.knownServersPath ?? defaultPaths.knownServers(),
+    tunnels: cfg.tunnels,
+    heartbeatMs: cfg.heartbeatSeconds * 1000,
+    heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
+    reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
+    dataChannelPool: cfg.dataChannelPool,
+    exitOnFailure: opts.exitOnFailure ?? false,
+    onTunnelsChanged: (tunnels) => {
+      current = {
+        ...current,
+        tunnels: tunnels.map((t) => ({ ...t, localHost: t.localHost, enabled: t.enabled ?? true })),
+      };
+      const snapshot = current;
+      saving = saving
+        .then(() => saveClientConfig(loaded.path, snapshot))
+        .catch((err: Error) => {
+          log.error('could not save the config file', { path: loaded.path, error: err });
+          client.state.event('error', `could not save ${loaded.path}: ${err.message}`);
+        });
+    },
+    log,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { ...client, config: loaded, identityPath };
+}

@@ -1,0 +1,148 @@
+/**
+ * TunnelManager: the client's tunnels, from the config and changed at run time (GUI, library). Each
+ * change is validated, applied to the live session and, when the client runs from a config file,
+ * saved to it atomically.
+ */
+
+import { parseTunnel, type TunnelEntry } from '../config/client-config.js';
+import { ConfigError } from '../config/config-error.js';
+import type { TunnelConfig, TunnelManagerLike, TunnelView } from './api.js';
+import type { TunnelRuntime } from './state-store.js';
+
+/** A tunnel with its wire id and live state. */
+export interface ManagedTunnel {
+  config: TunnelEntry;
+  /** Wire id of the tunnel's current OpenTunnel; a new one per (re)open. */
+  tunnelId: number;
+  runtime: TunnelRuntime;
+}
+
+/** What the manager tells the running client. */
+export interface TunnelManagerHooks {
+  /** Open this tunnel on the server (if connected). */
+  open(t: ManagedTunnel): void;
+  /** Close this tunnel id on the server (if connected). */
+  close(t: ManagedTunnel): void;
+  /** The list changed (persist, publish). */
+  changed(): void;
+}
+
+function freshRuntime(enabled: boolean): TunnelRuntime {
+  return {
+    status: enabled ? 'opening' : 'disabled',
+    publicAddress: '',
+    activeConnections: 0,
+    totalConnections: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    failedDials: 0,
+  };
+}
+
+/** The tunnels of one client. */
+export class TunnelManager implements TunnelManagerLike {
+  readonly #tunnels: ManagedTunnel[] = [];
+  #nextId = 1;
+  #hooks: TunnelManagerHooks | undefined;
+
+  constructor(initial: readonly TunnelConfig[]) {
+    for (const t of initial) this.#insert(parseTunnel(t));
+  }
+
+  /** Connects the manager to a running client. */
+  attach(hooks: TunnelManagerHooks): void {
+    this.#hooks = hooks;
+  }
+
+  list(): TunnelConfig[] {
+    return this.#tunnels.map((t) => ({ ...t.config }));
+  }
+
+  /** Tunnels as the dashboard shows them. */
+  views(): TunnelView[] {
+    return this.#tunnels.map((t) => ({ ...t.config, ...t.runtime }));
+  }
+
+  /** All managed tunnels (the client's own use). */
+  all(): readonly ManagedTunnel[] {
+    return this.#tunnels;
+  }
+
+  byId(tunnelId: number): ManagedTunnel | undefined {
+    return this.#tunnels.find((t) => t.tunnelId === tunnelId);
+  }
+
+  byName(name: string): ManagedTunnel | undefined {
+    return this.#tunnels.find((t) => t.config.name === name);
+  }
+
+  /** Gives every tunnel a new wire id (a new session starts from scratch). */
+  renumber(): void {
+    for (const t of this.#tunnels) t.tunnelId = this.#nextId++;
+  }
+
+  add(tunnel: TunnelConfig): void {
+    const config = parseTunnel(tunnel);
+    this.#checkUnique(config);
+    const t = this.#insert(config);
+    if (config.enabled) this.#hooks?.open(t);
+    this.#hooks?.changed();
+  }
+
+  update(name: string, tunnel: TunnelConfig): void {
+    const t = this.#need(name);
+    const config = parseTunnel(tunnel);
+    this.#checkUnique(config, t);
+    const reopen =
+      t.config.remotePort !== config.remotePort ||
+      t.config.enabled !== config.enabled ||
+      t.config.name !== config.name;
+    if (reopen && t.config.enabled) this.#hooks?.close(t);
+    t.config = config;
+    if (reopen) {
+      t.tunnelId = this.#nextId++;
+      t.runtime = { ...freshRuntime(config.enabled), totalConnections: t.runtime.totalConnections };
+      if (config.enabled) this.#hooks?.open(t);
+    }
+    this.#hooks?.changed();
+  }
+
+  remove(name: string): void {
+    const t = this.#need(name);
+    if (t.config.enabled) this.#hooks?.close(t);
+    this.#tunnels.splice(this.#tunnels.indexOf(t), 1);
+    this.#hooks?.changed();
+  }
+
+  setEnabled(name: string, enabled: boolean): void {
+    const t = this.#need(name);
+    if (t.config.enabled === enabled) return;
+    this.update(name, { ...t.config, enabled });
+  }
+
+  #insert(config: TunnelEntry): ManagedTunnel {
+    const t: ManagedTunnel = { config, tunnelId: this.#nextId++, runtime: freshRuntime(config.enabled) };
+    this.#tunnels.push(t);
+    return t;
+  }
+
+  #need(name: string): ManagedTunnel {
+    const t = this.byName(name);
+    if (!t) throw new ConfigError(`no tunnel named "${name}"`, 'name');
+    return t;
+  }
+
+  #checkUnique(config: TunnelEntry, except?: ManagedTunnel): void {
+    for (const other of this.#tunnels) {
+      if (other === except) continue;
+      if (other.config.name === config.name)
+        throw new ConfigError(`name "${config.name}" is already used`, 'name');
+      if (other.config.remotePort === config.remotePort) {
+        throw new ConfigError(
+          `remotePort ${config.remotePort} is already used by "${other.config.name}"`,
+          'remotePort',
+        );
+      }
+    }
+  }
+}

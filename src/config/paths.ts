@@ -1,0 +1,21 @@
+/** Where mtt keeps its files by default: the user's config folder, overridable with MTT_CONFIG_DIR. */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The folder for keys, allow-list and known servers. */
+export function configDir(): string {
+  const env = process.env.MTT_CONFIG_DIR;
+  if (env) return env;
+  if (process.platform === 'win32')
+    return join(process.env.APPDATA ?? join(homedir(), 'AppData', 'Roaming'), 'mtt');
+  if (process.platform === 'darwin') return join(homedir(), 'Library', 'Application Support', 'mtt');
+  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'mtt');
+}
+
+/** Default file locations under configDir(). */
+export const defaultPaths = {
+  hostKey: () => join(configDir(), 'host_key'),
+  allowedKeys: () => join(configDir(), 'allowed_keys'),
+  identity: () => join(configDir(), 'id_ed25519'),
+  knownServers: () => join(configDir(), 'known_servers'),
+};

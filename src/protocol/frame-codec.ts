@@ -1,0 +1,312 @@
+/**
+ * The frame codec: a state machine with no socket. The encoder turns messages into frames; the decoder
+ * is fed bytes split anywhere and hands back whole messages, or throws a coded ProtocolError.
+ *
+ * frame      = len u32 BE | body
+ * body       = plaintext                                    (cleartext mode: hellos only)
+ *            | AEAD(key, nonce_base | counter u64 BE, codec u8 | packed, aad = len)   (keyed mode)
+ * packed     = plaintext                       when codec = 0 (stored)
+ *            | size u32 LE | LZ4 block         when codec = 1 (LZ4)
+ */
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { lz4Compress, lz4Decompress } from './compression.js';
+import { ProtocolError } from './errors.js';
+import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
+import { encodeMessageParts, type Message } from './messages.js';
+
+/** The key and nonce base of one direction of one channel. */
+export interface DirectionKeys {
+  /** 32-byte ChaCha20-Poly1305 key. */
+  key: Buffer;
+  /** 4-byte nonce prefix. */
+  nonceBase: Buffer;
+}
+
+/** Body codec byte values. */
+export const Codec = { stored: 0, lz4: 1 } as const;
+
+/** How the encoder picks a codec. 'auto' compresses unless the data has proved incompressible. */
+export type CompressionMode = 'auto' | 'always' | 'never';
+
+/** Plaintexts shorter than this are always stored: LZ4 cannot win on them. */
+export const MIN_COMPRESS_LEN = 64;
+/** In 'auto' mode, a frame that compressed worse than this ratio counts as incompressible. */
+const POOR_RATIO = 0.9;
+/** After incompressible frames, skip compressing up to this many frames before trying again. */
+const MAX_SKIP = 64;
+
+const ALGO = 'chacha20-poly1305';
+const U32 = 0x1_0000_0000;
+
+/** A 64-bit counter kept as two u32 halves (no BigInt on the hot path). */
+class Counter {
+  hi = 0;
+  lo = 0;
+  constructor(initial = 0n) {
+    if (initial < 0n || initial >= 1n << 64n) throw new RangeError('counter out of range');
+    this.hi = Number(initial >> 32n);
+    this.lo = Number(initial & 0xffff_ffffn);
+  }
+  /** Writes nonce_base | counter, then advances; refuses the last value so the counter never wraps. */
+  nextNonce(nonceBase: Buffer): Buffer {
+    if (this.hi === 0xffff_ffff && this.lo === 0xffff_ffff) {
+      throw new ProtocolError('ERR_NONCE_EXHAUSTED', 'frame counter exhausted; the channel must be closed');
+    }
+    const nonce = Buffer.allocUnsafe(12);
+    nonceBase.copy(nonce, 0, 0, 4);
+    nonce.writeUInt32BE(this.hi, 4);
+    nonce.writeUInt32BE(this.lo, 8);
+    this.lo += 1;
+    if (this.lo === U32) {
+      this.lo = 0;
+      this.hi += 1;
+    }
+    return nonce;
+  }
+}
+
+function checkKeys(keys: DirectionKeys): void {
+  if (keys.key.length !== 32) throw new RangeError('key must be 32 bytes');
+  if (keys.nonceBase.length !== 4) throw new RangeError('nonceBase must be 4 bytes');
+}
+
+/** Turns messages into frames for one direction of one channel. */
+export class FrameEncoder {
+  #keys: DirectionKeys | undefined;
+  #counter = new Counter();
+  #mode: CompressionMode;
+  #skipLeft = 0;
+  #backoff = 0;
+
+  constructor(options: { compression?: CompressionMode } = {}) {
+    this.#mode = options.compression ?? 'auto';
+  }
+
+  /** Switches to keyed mode: from now on every frame is compressed and encrypted. */
+  setKeys(keys: DirectionKeys, initialCounter = 0n): void {
+    checkKeys(keys);
+    this.#keys = keys;
+    this.#counter = new Counter(initialCounter);
+  }
+
+  /** True once setKeys was called. */
+  get keyed(): boolean {
+    return this.#keys !== undefined;
+  }
+
+  /** Encodes one message as the buffers of one frame, in order (write them with cork/writev). */
+  encode(msg: Message): Buffer[] {
+    const parts = encodeMessageParts(msg);
+    if (this.#keys === undefined) {
+      const body = Buffer.concat(parts);
+      return [lenHeader(body.length), body];
+    }
+    return this.#seal(this.#keys, parts);
+  }
+
+  /** Encodes one message as one contiguous frame. */
+  encodeToBuffer(msg: Message): Buffer {
+    return Buffer.concat(this.encode(msg));
+  }
+
+  #seal(keys: DirectionKeys, parts: Buffer[]): Buffer[] {
+    let plainLen = 0;
+    for (const p of parts) plainLen += p.length;
+    let packed: Buffer[] | undefined;
+    let codec: number = Codec.stored;
+    if (this.#shouldTryCompression(plainLen)) {
+      const compressed = lz4Compress(parts.length === 1 ? parts[0]! : Buffer.concat(parts, plainLen));
+      if (this.#mode === 'auto') this.#learn(compressed.length, plainLen);
+      if (compressed.length < plainLen) {
+        packed = [compressed];
+        codec = Codec.lz4;
+      }
+    }
+    packed ??= parts;
+    let bodyLen = 1;
+    for (const p of packed) bodyLen += p.length;
+    const frameLen = bodyLen + TAG_LEN;
+    const header = lenHeader(frameLen);
+    const nonce = this.#counter.nextNonce(keys.nonceBase);
+    const cipher = createCipheriv(ALGO, keys.key, nonce, { authTagLength: TAG_LEN });
+    cipher.setAAD(header, { plaintextLength: bodyLen });
+    const out: Buffer[] = [header];
+    // The codec byte rides with the first (small) part, to save an update() call.
+    const first = packed[0]!;
+    if (first.length <= 64 || packed.length === 1) {
+      out.push(cipher.update(Buffer.concat([Buffer.of(codec), first])));
+    } else {
+      out.push(cipher.update(Buffer.of(codec)), cipher.update(first));
+    }
+    for (let i = 1; i < packed.length; i++) out.push(cipher.update(packed[i]!));
+    cipher.final();
+    out.push(cipher.getAuthTag());
+    return out;
+  }
+
+  #shouldTryCompression(plainLen: number): boolean {
+    if (this.#mode === 'never') return false;
+    if (this.#mode === 'always') return true;
+    if (plainLen < MIN_COMPRESS_LEN) return false;
+    if (this.#skipLeft > 0) {
+      this.#skipLeft -= 1;
+      return false;
+    }
+    return true;
+  }
+
+  /** Backs off exponentially from data that does not compress, so it pays LZ4 on few of its frames. */
+  #learn(compressedLen: number, plainLen: number): void {
+    if (compressedLen > plainLen * POOR_RATIO) {
+      this.#backoff = Math.min(MAX_SKIP, this.#backoff === 0 ? 1 : this.#backoff * 2);
+      this.#skipLeft = this.#backoff;
+    } else {
+      this.#backoff = 0;
+    }
+  }
+}
+
+function lenHeader(n: number): Buffer {
+  const h = Buffer.allocUnsafe(4);
+  h.writeUInt32BE(n);
+  return h;
+}
+
+/** Feeds bytes in, takes whole messages out. Once it has thrown, it stays failed. */
+export class FrameDecoder<M extends Message = Message> {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #keys: DirectionKeys | undefined;
+  #counter = new Counter();
+  #failed: ProtocolError | undefined;
+  readonly #decode: (plaintext: Buffer) => M;
+
+  /** `decode` turns a plaintext into a message (decodeClientMessage or decodeServerMessage). */
+  constructor(decode: (plaintext: Buffer) => M) {
+    this.#decode = decode;
+  }
+
+  /** Switches to keyed mode for every frame not yet taken out with next(). */
+  setKeys(keys: DirectionKeys, initialCounter = 0n): void {
+    checkKeys(keys);
+    this.#keys = keys;
+    this.#counter = new Counter(initialCounter);
+  }
+
+  /** Bytes received but not yet decoded. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Appends received bytes. Nothing is decoded until next(). */
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  /** The next whole message, or undefined when more bytes are needed. Throws ProtocolError. */
+  next(): M | undefined {
+    if (this.#failed) throw this.#failed;
+    try {
+      return this.#next();
+    } catch (err) {
+      this.#failed =
+        err instanceof ProtocolError
+          ? err
+          : new ProtocolError('ERR_MALFORMED', 'undecodable frame', { cause: err });
+      this.#chunks = [];
+      this.#buffered = 0;
+      throw this.#failed;
+    }
+  }
+
+  #next(): M | undefined {
+    if (this.#buffered < 4) return undefined;
+    const len = this.#peekU32();
+    const max = this.#keys ? MAX_FRAME_LEN : MAX_HANDSHAKE_FRAME_LEN;
+    if (len > max)
+      throw new ProtocolError('ERR_FRAME_TOO_LARGE', `frame length ${len} exceeds the limit of ${max}`);
+    const min = this.#keys ? 1 + TAG_LEN : 1;
+    if (len < min)
+      throw new ProtocolError('ERR_FRAME_TOO_SMALL', `frame length ${len} is below the minimum of ${min}`);
+    if (this.#buffered < 4 + len) return undefined;
+    const frame = this.#take(4 + len);
+    const header = frame.subarray(0, 4);
+    const body = frame.subarray(4);
+    if (!this.#keys) return this.#decode(body);
+    return this.#decode(this.#open(this.#keys, header, body));
+  }
+
+  #open(keys: DirectionKeys, header: Buffer, body: Buffer): Buffer {
+    const ctLen = body.length - TAG_LEN;
+    const nonce = this.#counter.nextNonce(keys.nonceBase);
+    let packed: Buffer;
+    try {
+      const decipher = createDecipheriv(ALGO, keys.key, nonce, { authTagLength: TAG_LEN });
+      decipher.setAAD(header, { plaintextLength: ctLen });
+      decipher.setAuthTag(body.subarray(ctLen));
+      packed = decipher.update(body.subarray(0, ctLen));
+      decipher.final();
+    } catch (cause) {
+      throw new ProtocolError(
+        'ERR_DECRYPT',
+        'frame failed authentication (tampered, replayed or reordered)',
+        {
+          cause,
+        },
+      );
+    }
+    const codec = packed[0];
+    if (codec === Codec.stored) {
+      if (packed.length - 1 > MAX_PLAINTEXT)
+        throw new ProtocolError('ERR_MALFORMED', 'stored body exceeds MAX_PLAINTEXT');
+      return packed.subarray(1);
+    }
+    if (codec === Codec.lz4) return lz4Decompress(packed.subarray(1), MAX_PLAINTEXT);
+    throw new ProtocolError('ERR_UNKNOWN_CODEC', `unknown body codec ${codec}`);
+  }
+
+  #peekU32(): number {
+    const first = this.#chunks[0]!;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    return this.#copyOut(4).readUInt32BE(0);
+  }
+
+  /** Copies the first n buffered bytes without consuming them. */
+  #copyOut(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    for (const c of this.#chunks) {
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (off === n) break;
+    }
+    return out;
+  }
+
+  /** Removes and returns the first n buffered bytes (a view when they lie in one chunk). */
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let off = 0;
+      while (off < n) {
+        const c = this.#chunks[0]!;
+        const k = Math.min(c.length, n - off);
+        c.copy(out, off, 0, k);
+        off += k;
+        if (k === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(k);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}

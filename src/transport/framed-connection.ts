@@ -1,0 +1,175 @@
+/**
+ * A frame codec bound to a byte stream (a socket, or an in-memory duplex in tests): the small piece of
+ * glue between the protocol's state machines and Node streams. It decodes lazily, only when someone
+ * waits for a message, so keys can change between two frames that arrived in one chunk.
+ */
+import type { Duplex } from 'node:stream';
+import { ProtocolError } from '../protocol/errors.js';
+import { type CompressionMode, FrameDecoder, FrameEncoder } from '../protocol/frame-codec.js';
+import { MAX_FRAME_LEN } from '../protocol/limits.js';
+import type { Message } from '../protocol/messages.js';
+
+/** Stop reading from the stream when this many undecoded bytes are waiting. */
+const READ_BUFFER_LIMIT = 2 * MAX_FRAME_LEN;
+
+/** A channel of messages over a stream. `In` is what the peer sends, `Out` what we send. */
+export class FramedConnection<In extends Message, Out extends Message> {
+  readonly stream: Duplex;
+  readonly encoder: FrameEncoder;
+  readonly decoder: FrameDecoder<In>;
+  #handler: ((msg: In) => void) | undefined;
+  #waiter: { resolve: (m: In) => void; reject: (e: Error) => void } | undefined;
+  #paused = false;
+  #ended = false;
+  #closeError: Error | undefined;
+  #closed = false;
+  #closeListeners: Array<(err: Error | undefined) => void> = [];
+  #endListener: (() => void) | undefined;
+
+  constructor(
+    stream: Duplex,
+    decode: (plaintext: Buffer) => In,
+    options: { compression?: CompressionMode } = {},
+  ) {
+    this.stream = stream;
+    this.encoder = new FrameEncoder(options);
+    this.decoder = new FrameDecoder(decode);
+    stream.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk);
+      this.#pump();
+    });
+    stream.on('end', () => {
+      this.#ended = true;
+      this.#pump();
+    });
+    stream.on('error', (err) => this.#finish(err));
+    stream.on('close', () => this.#finish(undefined));
+  }
+
+  /** True once the connection is closed (or failed). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one message. Returns false when the stream's buffer is full: wait for 'drain'. */
+  send(msg: Out): boolean {
+    if (this.#closed || this.stream.writableEnded) return false;
+    const parts = this.encoder.encode(msg);
+    if (parts.length === 1) return this.stream.write(parts[0]);
+    this.stream.cork();
+    let ok = true;
+    for (const p of parts) ok = this.stream.write(p);
+    this.stream.uncork();
+    return ok;
+  }
+
+  /** Waits for the next message (handshakes). Rejects on close, a protocol error or the timeout. */
+  receive(timeoutMs?: number): Promise<In> {
+    if (this.#handler) throw new Error('receive() after onMessage()');
+    if (this.#waiter) throw new Error('receive() while another receive() waits');
+    return new Promise<In>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        this.#waiter = undefined;
+      };
+      this.#waiter = {
+        resolve: (m) => {
+          done();
+          resolve(m);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () =>
+            this.#waiter?.reject(
+              new ProtocolError('ERR_HANDSHAKE_TIMEOUT', `no message within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
+      }
+      this.#pump();
+    });
+  }
+
+  /** From now on, every message goes to `handler` as it is decoded. */
+  onMessage(handler: (msg: In) => void): void {
+    this.#handler = handler;
+    queueMicrotask(() => this.#pump());
+  }
+
+  /** Called once when the peer ends its side of the stream and every frame before it was delivered. */
+  onEnd(listener: () => void): void {
+    this.#endListener = listener;
+  }
+
+  /** Called once when the connection is closed; with the error that closed it, if any. */
+  onClose(listener: (err: Error | undefined) => void): void {
+    if (this.#closed) queueMicrotask(() => listener(this.#closeError));
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Stops delivering messages (and, once the buffer fills, reading) until resume(). */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#pump();
+  }
+
+  /** Closes the stream; with an error, the close listeners receive it. */
+  close(err?: Error): void {
+    if (err && !this.#closeError) this.#closeError = err;
+    this.stream.destroy();
+    this.#finish(err);
+  }
+
+  #pump(): void {
+    while (!this.#closed && !this.#paused && (this.#handler || this.#waiter)) {
+      let msg: In | undefined;
+      try {
+        msg = this.decoder.next();
+      } catch (err) {
+        // A waiting handshake gets the error and decides (it may answer a version mismatch first);
+        // otherwise the connection closes with it.
+        if (this.#waiter) this.#waiter.reject(err as Error);
+        else this.close(err as Error);
+        return;
+      }
+      if (msg === undefined) break;
+      if (this.#waiter) this.#waiter.resolve(msg);
+      else this.#handler!(msg);
+    }
+    if (this.#closed) return;
+    if (this.decoder.buffered > READ_BUFFER_LIMIT || this.#paused) {
+      if (!this.stream.isPaused()) this.stream.pause();
+    } else if (this.stream.isPaused()) {
+      this.stream.resume();
+    }
+    if (this.#ended && this.decoder.buffered === 0 && !this.#paused) {
+      this.#ended = false;
+      if (this.#waiter) this.#waiter.reject(new ProtocolError('ERR_CLOSED', 'peer closed the connection'));
+      const l = this.#endListener;
+      this.#endListener = undefined;
+      l?.();
+    }
+  }
+
+  #finish(err: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (err && !this.#closeError) this.#closeError = err;
+    const e = this.#closeError;
+    this.#waiter?.reject(e ?? new ProtocolError('ERR_CLOSED', 'connection closed'));
+    const listeners = this.#closeListeners;
+    this.#closeListeners = [];
+    for (const l of listeners) l(e);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The relay between a keyed data channel and a plain TCP socket, used by both ends: the server relays
+ * an external connection, the client its local target. Backpressure both ways (a full writer pauses
+ * the other side's reader), TCP half-close carried as a FIN flag, a reset carried as an Error frame.
+ */
+import type { Socket } from 'node:net';
+import { ProtocolError } from '../protocol/errors.js';
+import { MAX_PAYLOAD } from '../protocol/limits.js';
+import type { Data, ErrorMsg, Message } from '../protocol/messages.js';
+import type { FramedConnection } from './framed-connection.js';
+
+/** A data channel from either end: it sends and receives Data and Error. */
+export type DataChannel = FramedConnection<Message, Data | ErrorMsg>;
+
+/** How a relay ended. */
+export interface RelayEnd {
+  /** Both sides finished with a FIN each way. */
+  clean: boolean;
+  /** What broke it, when not clean. */
+  error?: Error;
+  bytesToSocket: number;
+  bytesFromSocket: number;
+}
+
+/** Callbacks for counters; called often, keep them cheap. */
+export interface RelayHooks {
+  /** Bytes written to the socket (they came from the channel). */
+  onToSocket?(n: number): void;
+  /** Bytes read from the socket (they go into the channel). */
+  onFromSocket?(n: number): void;
+  onEnd?(end: RelayEnd): void;
+}
+
+/** Starts relaying; the socket must have been created with allowHalfOpen. */
+export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = {}): void {
+  let sentFin = false;
+  let gotFin = false;
+  let done = false;
+  let toSocket = 0;
+  let fromSocket = 0;
+
+  const end = (clean: boolean, error?: Error, resetPeer = true) => {
+    if (done) return;
+    done = true;
+    if (clean) {
+      channel.stream.end();
+      socket.end();
+    } else {
+      if (resetPeer && !channel.closed) {
+        channel.send({
+          type: 'Error',
+          streamId: 0,
+          code: 'reset',
+          message: error?.message ?? 'connection reset',
+        });
+        channel.stream.end();
+        setTimeout(() => channel.close(), 1000).unref();
+      } else {
+        channel.close();
+      }
+      if (
+        typeof socket.resetAndDestroy === 'function' &&
+        !socket.destroyed &&
+        socket.readyState !== 'opening'
+      ) {
+        socket.resetAndDestroy();
+      } else {
+        socket.destroy();
+      }
+    }
+    hooks.onEnd?.({
+      clean,
+      ...(error ? { error } : {}),
+      bytesToSocket: toSocket,
+      bytesFromSocket: fromSocket,
+    });
+  };
+
+  const maybeDone = () => {
+    if (sentFin && gotFin) end(true);
+  };
+
+  channel.onMessage((msg) => {
+    if (done) return;
+    if (msg.type === 'Data') {
+      if (gotFin) {
+        end(false, new ProtocolError('ERR_UNEXPECTED_MESSAGE', 'Data after FIN'));
+        return;
+      }
+      const n = msg.payload.length;
+      if (n > 0) {
+        toSocket += n;
+        hooks.onToSocket?.(n);
+        if (!socket.write(msg.payload)) {
+          channel.pause();
+          socket.once('drain', () => channel.resume());
+        }
+      }
+      if (msg.fin) {
+        gotFin = true;
+        socket.end();
+        maybeDone();
+      }
+    } else if (msg.type === 'Error') {
+      end(false, new Error(`peer reset: ${msg.message}`), false);
+    } else {
+      end(false, new ProtocolError('ERR_UNEXPECTED_MESSAGE', `${msg.type} on a data channel`));
+    }
+  });
+  channel.onEnd(() => {
+    if (!done && !(sentFin && gotFin)) end(false, new Error('data channel ended early'), false);
+  });
+  channel.onClose((err) => {
+    if (!done) end(false, err ?? new Error('data channel closed'), false);
+  });
+
+  const onDrain = () => socket.resume();
+  socket.on('data', (chunk: Buffer) => {
+    if (done) return;
+    fromSocket += chunk.length;
+    hooks.onFromSocket?.(chunk.length);
+    let ok = true;
+    for (let off = 0; off < chunk.length; off += MAX_PAYLOAD) {
+      ok = channel.send({ type: 'Data', fin: false, payload: chunk.subarray(off, off + MAX_PAYLOAD) });
+    }
+    if (!ok) {
+      socket.pause();
+      channel.stream.once('drain', onDrain);
+    }
+  });
+  socket.on('end', () => {
+    if (done) return;
+    channel.send({ type: 'Data', fin: true, payload: Buffer.alloc(0) });
+    sentFin = true;
+    maybeDone();
+  });
+  socket.on('error', (err) => {
+    if (!done) end(false, err);
+  });
+  socket.on('close', () => {
+    if (!done && !(sentFin && gotFin)) end(false, new Error('socket closed'));
+  });
+}

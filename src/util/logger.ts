@@ -1,0 +1,84 @@
+/**
+ * A small structured logger: JSON lines (one object per line) when the output is not a terminal,
+ * short human-readable lines on a terminal. Fields named like secrets print as MASKED.
+ */
+
+/** Log levels, in increasing order of importance. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const SECRET_FIELD = /secret|token|private|password|key_?material/i;
+
+/** Structured fields attached to a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** What the rest of the code logs through. */
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+  isLevelEnabled(level: LogLevel): boolean;
+}
+
+/** Options for createLogger. */
+export interface LoggerOptions {
+  level?: LogLevel;
+  /** 'json' or 'pretty'; by default pretty on a TTY, JSON otherwise. */
+  format?: 'json' | 'pretty';
+  /** Where lines go; stderr by default. */
+  write?: (line: string) => void;
+  /** Fields on every line. */
+  base?: LogFields;
+}
+
+function clean(fields: LogFields): LogFields {
+  const out: LogFields = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    if (SECRET_FIELD.test(k)) out[k] = 'MASKED';
+    else if (v instanceof Error) out[k] = v.message;
+    else if (Buffer.isBuffer(v)) out[k] = `<${v.length} bytes>`;
+    else out[k] = v;
+  }
+  return out;
+}
+
+function pretty(level: LogLevel, msg: string, fields: LogFields): string {
+  const time = new Date().toISOString().slice(11, 23);
+  const extra = Object.entries(fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}`;
+}
+
+/** Creates a logger. */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const min = ORDER[options.level ?? 'info'];
+  const format = options.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const make = (base: LogFields): Logger => {
+    const log = (level: LogLevel, msg: string, fields?: LogFields) => {
+      if (ORDER[level] < min) return;
+      const all = clean({ ...base, ...fields });
+      write(
+        format === 'json'
+          ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...all })
+          : pretty(level, msg, all),
+      );
+    };
+    return {
+      debug: (m, f) => log('debug', m, f),
+      info: (m, f) => log('info', m, f),
+      warn: (m, f) => log('warn', m, f),
+      error: (m, f) => log('error', m, f),
+      child: (fields) => make({ ...base, ...fields }),
+      isLevelEnabled: (level) => ORDER[level] >= min,
+    };
+  };
+  return make(options.base ?? {});
+}
+
+/** A logger that drops everything (library default). */
+export const silentLogger: Logger = createLogger({ level: 'error', write: () => {} });

@@ -1,0 +1,140 @@
+/** Real servers, clients and targets on loopback for the end-to-end tests. */
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import type { TestContext } from 'node:test';
+import {
+  type ClientOptions,
+  type MttClient,
+  startClient,
+  type TunnelConfig,
+} from '../../src/client/index.js';
+import {
+  formatPublicKeyLine,
+  generateIdentity,
+  type Identity,
+  parseAllowList,
+} from '../../src/identity/index.js';
+import { type MttServer, type ServerOptions, startServer } from '../../src/server/index.js';
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen({ host: '127.0.0.1', port: 0 });
+  await once(s, 'listening');
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Starts a TCP server on loopback port 0 and closes it (and its sockets) after the test. */
+export async function listen(
+  t: TestContext,
+  onSocket: (s: Socket) => void,
+  opts: { allowHalfOpen?: boolean } = {},
+): Promise<Server & { port: number }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    onSocket(s);
+  });
+  server.listen({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return Object.assign(server, { port: (server.address() as AddressInfo).port });
+}
+
+/** An echo service. */
+export function echoServer(t: TestContext): Promise<Server & { port: number }> {
+  return listen(t, (s) => s.pipe(s));
+}
+
+/** Connects to 127.0.0.1:port. */
+export async function dial(port: number, opts: { allowHalfOpen?: boolean } = {}): Promise<Socket> {
+  const s = connect({ host: '127.0.0.1', port, allowHalfOpen: opts.allowHalfOpen ?? false });
+  await once(s, 'connect');
+  return s;
+}
+
+/** Reads a socket to its end. */
+export async function readAll(s: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A server and a client of each other, on loopback. */
+export interface Pair {
+  server: MttServer;
+  client: MttClient;
+  serverIdentity: Identity;
+  clientIdentity: Identity;
+  clientOptions: ClientOptions;
+  /** Starts another client against the same server (closed after the test). */
+  startClient(over?: Partial<ClientOptions>): MttClient;
+}
+
+/** Starts a server and a client with the given tunnels; both are closed after the test. */
+export async function startPair(
+  t: TestContext,
+  opts: { tunnels?: TunnelConfig[]; server?: Partial<ServerOptions>; client?: Partial<ClientOptions> } = {},
+): Promise<Pair> {
+  const serverIdentity = generateIdentity('test-server');
+  const clientIdentity = generateIdentity('test-client');
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    identity: serverIdentity,
+    allowList: parseAllowList(formatPublicKeyLine(clientIdentity.publicRaw, 'test-client'), 'test'),
+    publicHost: '127.0.0.1',
+    allowPorts: [{ low: 1, high: 65535 }],
+    ...opts.server,
+  });
+  t.after(() => server.close());
+  const clientOptions: ClientOptions = {
+    host: '127.0.0.1',
+    port: server.address.port,
+    identity: clientIdentity,
+    serverKey: formatPublicKeyLine(serverIdentity.publicRaw),
+    tunnels: opts.tunnels ?? [],
+    reconnectMinMs: 50,
+    reconnectMaxMs: 300,
+    ...opts.client,
+  };
+  const clients: MttClient[] = [];
+  t.after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  const start = (over: Partial<ClientOptions> = {}) => {
+    const c = startClient({ ...clientOptions, ...over });
+    clients.push(c);
+    return c;
+  };
+  const client = start();
+  return { server, client, serverIdentity, clientIdentity, clientOptions, startClient: start };
+}
+
+/** Waits until every enabled tunnel of the client is active. */
+export function tunnelsActive(client: MttClient, timeoutMs = 10_000) {
+  return client.waitFor(
+    (s) => s.connection.kind === 'connected' && s.tunnels.every((t) => !t.enabled || t.status === 'active'),
+    timeoutMs,
+  );
+}
+
+/** Resolves when `emitter` emits `event`, or rejects after `ms`. */
+export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

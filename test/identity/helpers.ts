@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+/** Path of ssh-keygen, used as the reference implementation of the OpenSSH formats. */
+export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+
+/** Skip reason when ssh-keygen is not installed (false when it is). */
+export const noSshKeygen: string | false = existsSync(SSH_KEYGEN) ? false : 'ssh-keygen is not installed';
+
+/** A fresh temporary folder, removed after the test file finishes. */
+export async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'mtt-identity-'));
+  after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
