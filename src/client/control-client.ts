@@ -143,6 +143,8 @@ export class ControlClient {
     const conn: ClientConnection = new FramedConnection(socket, decodeServerMessage);
     socket.on('error', () => {});
     const onAbort = () => conn.close();
+    // stop() may have come while we were dialing; a listener added now would never fire.
+    if (this.#stop.signal.aborted) onAbort();
     this.#stop.signal.addEventListener('abort', onAbort, { once: true });
     let hs: ClientHandshakeResult;
     try {
@@ -172,6 +174,7 @@ export class ControlClient {
       throw err;
     }
     if (firstUse) await this.#trust(hostPort, firstUse);
+    if (this.#stop.signal.aborted) conn.close();
     try {
       return await this.#runSession(conn, hs);
     } finally {
@@ -320,6 +323,12 @@ export class ControlClient {
         o.state.changed();
         return;
       }
+      case 'AuthFail':
+        // The server withdrew this client's access (its key left the allow-list).
+        log.error('server ended the session', { reason: msg.reason, message: msg.message });
+        o.state.event('error', `server ended the session: ${msg.reason} (${msg.message})`);
+        end(`server ended the session: ${msg.reason}`);
+        return;
       case 'Error':
         log.error('server reported an error', { code: msg.code, message: msg.message });
         o.state.event('error', `server: ${msg.message}`);

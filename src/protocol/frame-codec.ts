@@ -99,6 +99,11 @@ export class FrameEncoder {
     const parts = encodeMessageParts(msg);
     if (this.#keys === undefined) {
       const body = Buffer.concat(parts);
+      if (body.length > MAX_HANDSHAKE_FRAME_LEN) {
+        throw new RangeError(
+          `cleartext ${msg.type} of ${body.length} bytes exceeds ${MAX_HANDSHAKE_FRAME_LEN}`,
+        );
+      }
       return [lenHeader(body.length), body];
     }
     return this.#seal(this.#keys, parts);
@@ -200,7 +205,7 @@ export class FrameDecoder<M extends Message = Message> {
 
   /** Appends received bytes. Nothing is decoded until next(). */
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.#failed) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
   }

@@ -16,8 +16,6 @@ export const TAG_LEN = 16;
 export const MAX_FRAME_LEN = 1 + MAX_PLAINTEXT + TAG_LEN;
 /** Largest cleartext handshake frame (ClientHello, ServerHello, DataHello, a cleartext AuthFail). */
 export const MAX_HANDSHAKE_FRAME_LEN = 1024;
-/** Default size of the Data frames a sender cuts a byte stream into. */
-export const DATA_CHUNK = 64 * 1024;
 /** Longest UTF-8 string field (error messages, addresses), in bytes. */
 export const MAX_STRING_LEN = 1024;
 /** Longest tunnel name, in bytes. */

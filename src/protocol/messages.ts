@@ -233,6 +233,8 @@ function nameOf<T extends Record<string, number>>(table: T, code: number, what: 
   throw new ProtocolError('ERR_MALFORMED', `unknown ${what} ${code}`);
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** A bounds-checked reader over one payload; every read failure is ERR_MALFORMED. */
 class Reader {
   #off = 0;
@@ -273,7 +275,12 @@ class Reader {
     if (n > max)
       throw new ProtocolError('ERR_MALFORMED', `${this.what}: string of ${n} bytes exceeds ${max}`);
     this.#need(n);
-    const s = this.buf.toString('utf8', this.#off, this.#off + n);
+    let s: string;
+    try {
+      s = UTF8.decode(this.buf.subarray(this.#off, this.#off + n));
+    } catch {
+      throw new ProtocolError('ERR_MALFORMED', `${this.what}: string is not valid UTF-8`);
+    }
     this.#off += n;
     return s;
   }

@@ -6,7 +6,7 @@
 import type { AllowListEntry, PortRange } from '../identity/index.js';
 import type { SessionKeys } from '../protocol/handshake.js';
 import { MAX_IDLE_DATA_CHANNELS } from '../protocol/limits.js';
-import type { ClientMessage } from '../protocol/messages.js';
+import { type ClientMessage, PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { ServerConnection } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
 import type { ConnectionPairer, PairingSession } from './connection-pairer.js';
@@ -115,7 +115,7 @@ export class ControlSession implements PairingSession {
     this.#ctx.pairer.dropSession(this);
     for (const c of this.#idle) c.close();
     if (opts.revoke) {
-      this.#send({ type: 'Error', streamId: 0, code: 'internal', message: reason });
+      this.#send({ type: 'AuthFail', reason: 'revoked', version: PROTOCOL_VERSION, message: reason });
       for (const c of this.#paired) c.close();
     }
     this.#conn.stream.end();

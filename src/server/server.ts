@@ -148,8 +148,11 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
   }
 
   let unauthenticated = 0;
+  const sockets = new Set<Socket>();
   const onConnection = (socket: Socket) => {
     socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     if (unauthenticated >= maxUnauth) {
       log.warn('connection refused: too many handshakes in progress', {
         peer: socket.remoteAddress,
@@ -224,7 +227,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     try {
       pending = await runServerHandshake(conn, hello, {
         identity: opts.identity,
-        deadline: Math.max(1, timeLeft),
+        timeoutMs: Math.max(1, timeLeft),
       });
     } catch (err) {
       if (isProtocolError(err) && err.code === 'ERR_BAD_SIGNATURE') metrics.authFailed('bad_signature');
@@ -318,6 +321,8 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       watcher?.close();
       sessions.closeAll();
       const done = new Promise<void>((r) => server.close(() => r()));
+      // Data channels outlive sessions by design; a shutdown ends them (and so their connections).
+      for (const s of sockets) s.destroy();
       metricsServer?.close();
       await done;
     })();

@@ -54,7 +54,14 @@ export class FramedConnection<In extends Message, Out extends Message> {
   /** Sends one message. Returns false when the stream's buffer is full: wait for 'drain'. */
   send(msg: Out): boolean {
     if (this.#closed || this.stream.writableEnded) return false;
-    const parts = this.encoder.encode(msg);
+    let parts: Buffer[];
+    try {
+      parts = this.encoder.encode(msg);
+    } catch (err) {
+      // An exhausted counter (or a message too large to encode) ends this channel, never the process.
+      this.close(err as Error);
+      return false;
+    }
     if (parts.length === 1) return this.stream.write(parts[0]);
     this.stream.cork();
     let ok = true;
@@ -68,6 +75,10 @@ export class FramedConnection<In extends Message, Out extends Message> {
     if (this.#handler) throw new Error('receive() after onMessage()');
     if (this.#waiter) throw new Error('receive() while another receive() waits');
     return new Promise<In>((resolve, reject) => {
+      if (this.#closed) {
+        reject(this.#closeError ?? new ProtocolError('ERR_CLOSED', 'connection closed'));
+        return;
+      }
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
         if (timer) clearTimeout(timer);

@@ -102,9 +102,9 @@ export interface PendingServerSession {
 export async function runServerHandshake(
   conn: ServerConnection,
   hello: ClientHello,
-  opts: { identity: HandshakeIdentity; deadline?: number } & HandshakeFixtures,
+  opts: { identity: HandshakeIdentity; timeoutMs?: number } & HandshakeFixtures,
 ): Promise<PendingServerSession> {
-  const deadline = new Deadline(opts.deadline ?? HANDSHAKE_TIMEOUT_MS);
+  const deadline = new Deadline(opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
   const hs = new ServerHandshake(opts);
   const { hello: serverHello, keys } = hs.onClientHello(hello);
   conn.send(serverHello);
@@ -133,7 +133,8 @@ export async function runServerHandshake(
 export function failAndClose(conn: ServerConnection, reason: AuthFailReasonName, message: string): void {
   if (conn.closed) return;
   try {
-    conn.send({ type: 'AuthFail', reason, version: PROTOCOL_VERSION, message });
+    // Cleartext frames are small; a long message is cut rather than refused by the peer.
+    conn.send({ type: 'AuthFail', reason, version: PROTOCOL_VERSION, message: message.slice(0, 400) });
   } finally {
     conn.stream.end();
     // A peer that never reads must not keep the socket alive.

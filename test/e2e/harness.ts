@@ -83,8 +83,8 @@ export async function startPair(
   t: TestContext,
   opts: { tunnels?: TunnelConfig[]; server?: Partial<ServerOptions>; client?: Partial<ClientOptions> } = {},
 ): Promise<Pair> {
-  const serverIdentity = generateIdentity('test-server');
-  const clientIdentity = generateIdentity('test-client');
+  const serverIdentity = opts.server?.identity ?? generateIdentity('test-server');
+  const clientIdentity = opts.client?.identity ?? generateIdentity('test-client');
   const server = await startServer({
     host: '127.0.0.1',
     port: 0,
@@ -137,4 +137,64 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A TCP proxy in front of a port, for cutting and freezing links. */
+export interface TestProxy {
+  port: number;
+  /** Connections in the order they were opened: [from client, to server]. */
+  links: Array<{ client: Socket; server: Socket }>;
+  /** Destroys one link, both sides. */
+  cut(index: number): void;
+  /** Stops forwarding anything, in both directions, on every link (a frozen peer). */
+  blackhole(): void;
+}
+
+/** Starts a proxy to 127.0.0.1:targetPort. */
+export async function startProxy(t: TestContext, targetPort: number): Promise<TestProxy> {
+  let frozen = false;
+  const links: TestProxy['links'] = [];
+  const server = await listen(
+    t,
+    (client) => {
+      const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+      links.push({ client, server: upstream });
+      const forward = (from: Socket, to: Socket) => {
+        from.on('data', (c: Buffer) => {
+          if (!frozen && !to.write(c)) {
+            from.pause();
+            to.once('drain', () => from.resume());
+          }
+        });
+        from.on('end', () => {
+          if (!frozen) to.end();
+        });
+        from.on('close', () => {
+          if (!frozen) to.destroy();
+        });
+      };
+      forward(client, upstream);
+      forward(upstream, client);
+    },
+    { allowHalfOpen: true },
+  );
+  t.after(() => {
+    for (const l of links) {
+      l.client.destroy();
+      l.server.destroy();
+    }
+  });
+  return {
+    port: server.port,
+    links,
+    cut(i) {
+      links[i]?.client.destroy();
+      links[i]?.server.destroy();
+    },
+    blackhole() {
+      frozen = true;
+    },
+  };
 }

@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { test } from 'node:test';
+import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
+import { FrameEncoder } from '../../src/protocol/frame-codec.js';
+import { type ClientMessage, decodeServerMessage, type ServerMessage } from '../../src/protocol/messages.js';
+import { FramedConnection } from '../../src/transport/framed-connection.js';
+import { runClientHandshake, runDataClientHandshake } from '../../src/transport/handshake.js';
+import { dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
+
+function closed(s: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.destroyed) resolve();
+    s.on('close', () => resolve());
+    s.on('error', () => {});
+    s.resume();
+  });
+}
+
+/** The tunnel still carries bytes: the server kept serving. */
+async function stillServes(port: number): Promise<void> {
+  const s = await dial(port, { allowHalfOpen: true });
+  const got = readAll(s);
+  s.end('still here');
+  assert.equal((await got).toString(), 'still here');
+}
+
+test('garbage on the control port closes that socket only', async (t) => {
+  const echo = await echoServer(t);
+  const remotePort = await freePort();
+  const { client, server } = await startPair(t, {
+    tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
+  });
+  await tunnelsActive(client);
+  const garbage = [
+    Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+    randomBytes(4096),
+    Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
+    Buffer.from([0, 0, 0, 6, 0x99, 0, 0, 0, 0, 0]),
+  ];
+  for (const g of garbage) {
+    const s = connect({ host: '127.0.0.1', port: server.address.port });
+    await once(s, 'connect');
+    s.write(g);
+    await closed(s);
+  }
+  await stillServes(remotePort);
+  assert.equal(client.state.snapshot().connection.kind, 'connected');
+});
+
+test('a half handshake times out and is closed; others still connect', async (t) => {
+  const { server, startClient } = await startPair(t, { server: { handshakeTimeoutMs: 300 } });
+  const clientIdentity = generateIdentity('half');
+  const s = connect({ host: '127.0.0.1', port: server.address.port });
+  await once(s, 'connect');
+  const conn = new FramedConnection<ServerMessage, ClientMessage>(s, decodeServerMessage);
+  // Send a valid ClientHello, read the ServerHello, then say nothing more.
+  const encoder = new FrameEncoder();
+  const { ClientHandshake } = await import('../../src/protocol/handshake.js');
+  const hs = new ClientHandshake({ identity: clientIdentity, checkServerKey: () => {} });
+  s.write(encoder.encodeToBuffer(hs.hello()));
+  const sh = await conn.receive(2000);
+  assert.equal(sh.type, 'ServerHello');
+  const started = Date.now();
+  await closed(s);
+  const took = Date.now() - started;
+  assert.ok(took < 2000, `closed after ${took} ms`);
+  const other = startClient();
+  await other.waitFor((x) => x.connection.kind === 'connected');
+});
+
+test('too many handshakes at once: the extra connections are refused, the server keeps serving', async (t) => {
+  const { server, startClient, client } = await startPair(t, { server: { maxUnauthenticated: 3 } });
+  await client.close();
+  const idle = await Promise.all(
+    Array.from({ length: 3 }, async () => {
+      const s = connect({ host: '127.0.0.1', port: server.address.port });
+      await once(s, 'connect');
+      s.on('error', () => {});
+      return s;
+    }),
+  );
+  const extra = connect({ host: '127.0.0.1', port: server.address.port });
+  await closed(extra);
+  for (const s of idle) s.destroy();
+  await Promise.all(idle.map(closed));
+  const c = startClient();
+  await c.waitFor((x) => x.connection.kind === 'connected');
+});
+
+test('a stranger who learns a session id and a conn_id cannot claim the connection', async (t) => {
+  const echo = await echoServer(t);
+  const remotePort = await freePort();
+  const serverIdentity = generateIdentity('server');
+  const clientIdentity = generateIdentity('client');
+  const { server, client } = await startPair(t, {
+    server: {
+      identity: serverIdentity,
+      allowList: parseAllowList(formatPublicKeyLine(clientIdentity.publicRaw), 'test'),
+    },
+    client: { identity: clientIdentity },
+  });
+  await client.close();
+  // A hand-driven client, so we choose when (and whether) to claim.
+  const ctl = connect({ host: '127.0.0.1', port: server.address.port, noDelay: true });
+  await once(ctl, 'connect');
+  const control = new FramedConnection<ServerMessage, ClientMessage>(ctl, decodeServerMessage);
+  const hs = await runClientHandshake(control, { identity: clientIdentity, checkServerKey: () => {} });
+  t.after(() => control.close());
+  control.send({ type: 'OpenTunnel', tunnelId: 1, remotePort, name: 'e' });
+  const status = await control.receive(2000);
+  assert.equal(status.type === 'TunnelStatus' && status.state, 'active');
+  const external = await dial(remotePort, { allowHalfOpen: true });
+  const incoming = await control.receive(2000);
+  assert.equal(incoming.type, 'IncomingConn');
+  const connId = incoming.type === 'IncomingConn' ? incoming.connId : 0;
+
+  // The stranger knows the session id (it travels in clear in DataHello) and the conn_id.
+  const attempts: Array<(s: Socket) => void> = [
+    // a cleartext DataConnReady instead of a DataHello
+    (s) => s.write(new FrameEncoder().encodeToBuffer({ type: 'DataConnReady', connId })),
+    // a DataHello, then a frame under keys it had to guess
+    (s) => {
+      s.write(
+        new FrameEncoder().encodeToBuffer({
+          type: 'DataHello',
+          version: 1,
+          sessionId: hs.keys.sessionId,
+          nonce: randomBytes(32),
+        }),
+      );
+      s.once('data', () => {
+        const forged = new FrameEncoder();
+        forged.setKeys({ key: randomBytes(32), nonceBase: randomBytes(4) });
+        s.write(forged.encodeToBuffer({ type: 'DataConnReady', connId }));
+      });
+    },
+  ];
+  for (const attempt of attempts) {
+    const s = connect({ host: '127.0.0.1', port: server.address.port });
+    await once(s, 'connect');
+    attempt(s);
+    await closed(s);
+  }
+  // A made-up session id is refused outright.
+  const fake = connect({ host: '127.0.0.1', port: server.address.port });
+  await once(fake, 'connect');
+  const fakeConn = new FramedConnection<ServerMessage, ClientMessage>(fake, decodeServerMessage);
+  await assert.rejects(
+    runDataClientHandshake(fakeConn, { sessionId: randomBytes(16), sessionSecret: randomBytes(32) }),
+    (err: Error & { reason?: string }) => err.reason === 'unknown_session',
+  );
+
+  // The real client still claims the connection, and bytes flow to the real target.
+  const ds = connect({ host: '127.0.0.1', port: server.address.port, noDelay: true, allowHalfOpen: true });
+  await once(ds, 'connect');
+  const data = new FramedConnection<ServerMessage, ClientMessage>(ds, decodeServerMessage);
+  await runDataClientHandshake(data, { sessionId: hs.keys.sessionId, sessionSecret: hs.keys.sessionSecret });
+  data.send({ type: 'DataConnReady', connId });
+  external.write('hello');
+  const first = await data.receive(2000);
+  assert.equal(first.type === 'Data' && first.payload.toString(), 'hello');
+  data.send({ type: 'Data', fin: true, payload: Buffer.from('world') });
+  assert.equal((await readAll(external)).toString(), 'world');
+  void echo;
+  data.close();
+});
