@@ -274,9 +274,10 @@ test('a slow reader: 200 MB pushed, memory stays bounded in both processes', asy
   // Slow phase: 2 s at about 8 MiB/s, while the source tries to push all 200 MB.
   const slowUntil = Date.now() + 2000;
   while (Date.now() < slowUntil) {
-    let c: Buffer | null;
     let took = 0;
-    while (took < 64 * 1024 && (c = reader.read() as Buffer | null) !== null) {
+    while (took < 64 * 1024) {
+      const c = reader.read() as Buffer | null;
+      if (c === null) break;
       took += c.length;
     }
     read += took;
