@@ -18,7 +18,8 @@ const VERSION = '0.1.0';
 
 const HELP = `mtt — MiniTCPTunnel: put a service in your LAN on a public server's port, encrypted.
 
-Usage:
+Usage: mtt <command> [options]
+
   mtt demo                          run server, client, a sample service and one tunnel on loopback
   mtt server [options]              run the public side (mtt server --help)
   mtt client --config FILE          run the LAN side (mtt client --help)

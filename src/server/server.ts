@@ -286,7 +286,6 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
   };
 
   const server: Server = createServer({ allowHalfOpen: true }, onConnection);
-  server.on('error', (err) => log.error('control listener error', { error: err }));
   server.listen({ host: opts.host ?? '0.0.0.0', port: opts.port });
   try {
     await once(server, 'listening');
@@ -294,6 +293,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     watcher?.close();
     throw err;
   }
+  server.on('error', (err) => log.error('control listener error', { error: err }));
   const address = server.address() as AddressInfo;
   let metricsServer: Server | undefined;
   let metricsAddress: AddressInfo | undefined;
