@@ -1,0 +1,29 @@
+/**
+ * The JSON shapes the dashboard server and the web app exchange. Type-only, so the web app (built by
+ * Vite) and the Node side share one definition.
+ */
+import type { ClientSnapshot, TunnelConfig } from '../client/api.js';
+
+/** Bytes per second for one tunnel, oldest first, one sample per `sampleMs`. */
+export interface TunnelRates {
+  in: number[];
+  out: number[];
+}
+
+/** What the server pushes on the event stream (`event: state`) and answers on GET /api/state. */
+export interface DashboardUpdate {
+  snapshot: ClientSnapshot;
+  /** Recent transfer rates per tunnel name. */
+  rates: Record<string, TunnelRates>;
+  /** Interval between two rate samples, in milliseconds. */
+  sampleMs: number;
+  /** The server's clock when this update was made (ms since the epoch), for "next try in N s". */
+  now: number;
+}
+
+/** Body of every 4xx/5xx answer from the JSON API. */
+export interface ApiError {
+  error: string;
+  /** The TunnelConfig field the error is about, when the message names one. */
+  field?: keyof TunnelConfig;
+}

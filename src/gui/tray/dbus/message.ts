@@ -1,0 +1,149 @@
+/** D-Bus message framing: the fixed header, header fields and body, and a stream splitter. */
+import { DBusWireError, MAX_MESSAGE_BYTES, Variant, WireReader, WireWriter } from './marshal.js';
+
+/** Message types on the wire. */
+export const MessageType = { MethodCall: 1, MethodReturn: 2, Error: 3, Signal: 4 } as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+/** Header flag: the caller does not want a reply. */
+export const FLAG_NO_REPLY_EXPECTED = 0x1;
+
+const FIELD = {
+  path: 1,
+  interface: 2,
+  member: 3,
+  errorName: 4,
+  replySerial: 5,
+  destination: 6,
+  sender: 7,
+  signature: 8,
+};
+const FIELD_SIG: Record<number, string> = { 1: 'o', 2: 's', 3: 's', 4: 's', 5: 'u', 6: 's', 7: 's', 8: 'g' };
+
+/** One D-Bus message, decoded. */
+export interface DBusMessage {
+  type: MessageType;
+  flags: number;
+  serial: number;
+  path?: string;
+  interface?: string;
+  member?: string;
+  errorName?: string;
+  replySerial?: number;
+  destination?: string;
+  sender?: string;
+  /** Body signature ('' for no body). */
+  signature: string;
+  body: unknown[];
+}
+
+/** Serialises a message (little-endian) with the given serial. */
+export function encodeMessage(msg: Omit<DBusMessage, 'serial'>, serial: number): Buffer {
+  const body = new WireWriter();
+  if (msg.signature !== '') body.write(msg.signature, msg.body);
+  const bodyBytes = body.result();
+
+  const fields: [number, Variant][] = [];
+  for (const [key, code] of Object.entries(FIELD)) {
+    if (key === 'signature') continue; // written below, only when there is a body
+    const value = msg[key as keyof typeof FIELD];
+    if (value !== undefined) fields.push([code, new Variant(FIELD_SIG[code]!, value)]);
+  }
+  if (msg.signature !== '') fields.push([FIELD.signature, new Variant('g', msg.signature)]);
+
+  const head = new WireWriter();
+  head.byte('l'.charCodeAt(0));
+  head.byte(msg.type);
+  head.byte(msg.flags);
+  head.byte(1);
+  head.uint32(bodyBytes.length);
+  head.uint32(serial);
+  head.write('a(yv)', [fields]);
+  head.align(8);
+  const out = Buffer.concat([head.result(), bodyBytes]);
+  if (out.length > MAX_MESSAGE_BYTES) throw new DBusWireError('message too large');
+  return out;
+}
+
+/** Splits a byte stream into messages; checks sizes before buffering a message. */
+export class MessageSplitter {
+  #pending: Buffer[] = [];
+  #pendingLen = 0;
+
+  /** Feeds bytes; returns every message completed by them. */
+  push(chunk: Buffer): DBusMessage[] {
+    this.#pending.push(chunk);
+    this.#pendingLen += chunk.length;
+    const out: DBusMessage[] = [];
+    for (;;) {
+      if (this.#pendingLen < 16) break;
+      let buf = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+      this.#pending = [buf];
+      const le = buf[0] === 0x6c;
+      if (!le && buf[0] !== 0x42) throw new DBusWireError('bad endianness byte');
+      const bodyLen = le ? buf.readUInt32LE(4) : buf.readUInt32BE(4);
+      const fieldsLen = le ? buf.readUInt32LE(12) : buf.readUInt32BE(12);
+      const headerLen = 16 + fieldsLen + ((8 - (fieldsLen % 8)) % 8);
+      const total = headerLen + bodyLen;
+      if (total > MAX_MESSAGE_BYTES || fieldsLen > MAX_MESSAGE_BYTES)
+        throw new DBusWireError('message too large');
+      if (buf.length < total) break;
+      out.push(decodeMessage(buf.subarray(0, total)));
+      buf = buf.subarray(total);
+      this.#pending = buf.length > 0 ? [buf] : [];
+      this.#pendingLen = buf.length;
+    }
+    return out;
+  }
+}
+
+/** Decodes exactly one complete message. */
+export function decodeMessage(buf: Buffer): DBusMessage {
+  const le = buf[0] === 0x6c;
+  const r = new WireReader(buf, { offset: 4, littleEndian: le });
+  const type = buf[1] as MessageType;
+  const flags = buf[2]!;
+  if (buf[3] !== 1) throw new DBusWireError(`unsupported protocol version ${buf[3]}`);
+  const bodyLen = r.uint32();
+  const serial = r.uint32();
+  const [fields] = r.read('a(yv)') as [[number, Variant][]];
+  r.align(8);
+  const msg: DBusMessage = { type, flags, serial, signature: '', body: [] };
+  for (const [code, v] of fields) {
+    switch (code) {
+      case FIELD.path:
+        msg.path = v.value as string;
+        break;
+      case FIELD.interface:
+        msg.interface = v.value as string;
+        break;
+      case FIELD.member:
+        msg.member = v.value as string;
+        break;
+      case FIELD.errorName:
+        msg.errorName = v.value as string;
+        break;
+      case FIELD.replySerial:
+        msg.replySerial = v.value as number;
+        break;
+      case FIELD.destination:
+        msg.destination = v.value as string;
+        break;
+      case FIELD.sender:
+        msg.sender = v.value as string;
+        break;
+      case FIELD.signature:
+        msg.signature = v.value as string;
+        break;
+      // Unknown fields must be ignored (unix fds and future additions).
+    }
+  }
+  const bodyStart = r.offset;
+  if (bodyStart + bodyLen !== buf.length) throw new DBusWireError('body length does not match');
+  if (msg.signature !== '') {
+    const body = new WireReader(buf, { offset: bodyStart, littleEndian: le });
+    msg.body = body.read(msg.signature);
+    if (body.offset !== buf.length) throw new DBusWireError('body longer than its signature says');
+  }
+  return msg;
+}

@@ -1,0 +1,76 @@
+/** The web app's side of the dashboard API: the pushed state stream and the tunnel calls. */
+import { useEffect, useState } from 'preact/hooks';
+import type { ApiError, DashboardUpdate } from '../dashboard-types.js';
+import type { TunnelInput } from '../tunnel-validation.js';
+
+/** How the page's own link to the dashboard server is doing. */
+export type LinkState = 'connecting' | 'open' | 'lost' | 'closed';
+
+/** The latest pushed state, when it arrived (page clock), and the link's health. */
+export interface DashboardFeed {
+  update: DashboardUpdate | undefined;
+  receivedAt: number;
+  link: LinkState;
+}
+
+/** Subscribes to /api/events (Server-Sent Events); the browser reconnects by itself. */
+export function useDashboardFeed(): DashboardFeed {
+  const [feed, setFeed] = useState<DashboardFeed>({ update: undefined, receivedAt: 0, link: 'connecting' });
+  useEffect(() => {
+    const source = new EventSource('/api/events');
+    source.addEventListener('state', (ev) => {
+      const update = JSON.parse((ev as MessageEvent<string>).data) as DashboardUpdate;
+      setFeed({ update, receivedAt: Date.now(), link: 'open' });
+    });
+    source.addEventListener('error', () => {
+      // CLOSED means the browser gave up (e.g. 401 after the dashboard restarted with a new token).
+      const link: LinkState = source.readyState === EventSource.CLOSED ? 'closed' : 'lost';
+      setFeed((f) => ({ ...f, link }));
+    });
+    return () => source.close();
+  }, []);
+  return feed;
+}
+
+/** A refused API call, with the field the server named (if any). */
+export class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: ApiError['field'],
+  ) {
+    super(message);
+  }
+}
+
+async function send(method: string, path: string, body?: unknown): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? null : JSON.stringify(body),
+      credentials: 'same-origin',
+    });
+  } catch {
+    throw new ApiFailure(0, 'the dashboard server cannot be reached');
+  }
+  if (res.ok) return;
+  let err: ApiError = { error: `${res.status} ${res.statusText}` };
+  try {
+    err = (await res.json()) as ApiError;
+  } catch {
+    // not JSON: keep the status line
+  }
+  throw new ApiFailure(res.status, err.error, err.field);
+}
+
+const tunnelPath = (name: string) => `/api/tunnels/${encodeURIComponent(name)}`;
+
+/** The calls the page makes; each rejects with an ApiFailure. */
+export const api = {
+  addTunnel: (t: TunnelInput) => send('POST', '/api/tunnels', t),
+  updateTunnel: (name: string, t: TunnelInput) => send('PUT', tunnelPath(name), t),
+  removeTunnel: (name: string) => send('DELETE', tunnelPath(name)),
+  setEnabled: (name: string, enabled: boolean) => send('PUT', `${tunnelPath(name)}/enabled`, { enabled }),
+};

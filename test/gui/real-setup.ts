@@ -1,0 +1,107 @@
+/**
+ * A real server, a client config file pointing at it, and a real local HTTP service, all on loopback:
+ * what the GUI's end-to-end tests drive.
+ */
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import {
+  fingerprint,
+  formatPublicKeyLine,
+  generateIdentity,
+  parseAllowList,
+  writeIdentityFiles,
+} from '../../src/identity/index.js';
+import { type MttServer, startServer } from '../../src/server/index.js';
+
+/** What the body of every answer from the local service says. */
+export const SERVICE_BODY = 'hello from the LAN service\n';
+
+export interface RealSetup {
+  dir: string;
+  server: MttServer;
+  serverFingerprint: string;
+  clientPublicKeyLine: string;
+  configPath: string;
+  /** The local HTTP service (the tunnels' target). */
+  service: HttpServer & { port: number };
+}
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen({ host: '127.0.0.1', port: 0 });
+  await once(s, 'listening');
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** Starts everything; it is all closed and removed after the test. */
+export async function startRealSetup(
+  t: TestContext,
+  tunnels: unknown[] = [],
+  opts: { clientAllowed?: boolean } = {},
+): Promise<RealSetup> {
+  const dir = await mkdtemp(join(tmpdir(), 'mtt-gui-e2e-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const serverIdentity = generateIdentity('test-server');
+  const clientIdentity = generateIdentity('test-client');
+  await writeIdentityFiles(join(dir, 'id_ed25519'), clientIdentity);
+  const clientPublicKeyLine = formatPublicKeyLine(clientIdentity.publicRaw, 'test-client');
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    identity: serverIdentity,
+    // A client left off the allow-list is refused with unknown_key.
+    allowList:
+      opts.clientAllowed === false
+        ? parseAllowList(formatPublicKeyLine(generateIdentity('someone-else').publicRaw, 'other'), 'test')
+        : parseAllowList(clientPublicKeyLine, 'test'),
+    publicHost: '127.0.0.1',
+    allowPorts: [{ low: 1024, high: 65535 }],
+  });
+  t.after(() => server.close());
+
+  const service = createHttpServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(SERVICE_BODY) });
+    res.end(SERVICE_BODY);
+  });
+  service.keepAliveTimeout = 100;
+  service.listen({ host: '127.0.0.1', port: 0 });
+  await once(service, 'listening');
+  t.after(() => {
+    service.closeAllConnections();
+    service.close();
+  });
+
+  const configPath = join(dir, 'client.json');
+  await writeFile(
+    configPath,
+    `${JSON.stringify(
+      {
+        server: `127.0.0.1:${server.address.port}`,
+        serverKey: formatPublicKeyLine(serverIdentity.publicRaw),
+        identity: 'id_ed25519',
+        knownServers: 'known_servers',
+        reconnectMaxSeconds: 1,
+        tunnels,
+      },
+      null,
+      2,
+    )}\n`,
+    { mode: 0o600 },
+  );
+  return {
+    dir,
+    server,
+    serverFingerprint: fingerprint(serverIdentity.publicRaw),
+    clientPublicKeyLine,
+    configPath,
+    service: Object.assign(service, { port: (service.address() as AddressInfo).port }),
+  };
+}
