@@ -9,9 +9,6 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config-error.js';
 import { IdentityError } from '../identity/index.js';
 import { isProtocolError } from '../protocol/errors.js';
-import { runDemo } from './demo.js';
-import { runAllow, runKeygen } from './keys-commands.js';
-import { runClient, runServer } from './run-commands.js';
 import { UsageError } from './usage-error.js';
 
 const VERSION = '0.1.0';
@@ -49,16 +46,17 @@ export async function main(argv: string[]): Promise<number> {
       case '-V':
         process.stdout.write(`mtt ${VERSION}\n`);
         return 0;
+      // Each command loads only what it needs: a server never loads the client or the config schema.
       case 'server':
-        return await runServer(rest, controller.signal);
+        return await (await import('./server-command.js')).runServer(rest, controller.signal);
       case 'client':
-        return await runClient(rest, controller.signal);
+        return await (await import('./client-command.js')).runClient(rest, controller.signal);
       case 'keygen':
-        return await runKeygen(rest);
+        return await (await import('./keys-commands.js')).runKeygen(rest);
       case 'allow':
-        return await runAllow(rest);
+        return await (await import('./keys-commands.js')).runAllow(rest);
       case 'demo':
-        return await runDemo(rest, controller.signal);
+        return await (await import('./demo.js')).runDemo(rest, controller.signal);
       case 'gui': {
         const { runGui } = await import('./gui-command.js');
         return await runGui(rest, controller.signal);

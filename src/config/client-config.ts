@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { ConfigError } from './config-error.js';
 
+export { splitHostPort } from './host-port.js';
+
 const port = (what: string) =>
   z
     .number({ error: `${what} must be a number from 1 to 65535` })
@@ -213,12 +215,4 @@ export async function loadClientConfig(path: string): Promise<LoadedClientConfig
 export async function saveClientConfig(path: string, config: ClientConfig): Promise<void> {
   parseClientConfig(config, path);
   await writeFileAtomic(path, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-}
-
-/** Splits "host:port" (IPv6 in brackets). */
-export function splitHostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || port < 1 || port > 65535) throw new ConfigError(`"${s}" is not "host:port"`, 'server');
-  return { host: (m[1] ?? m[2])!, port };
 }

@@ -1,9 +1,8 @@
-/** `mtt server` and `mtt client`: start a library instance, stop it on SIGINT/SIGTERM. */
+/** `mtt server`: start a server, stop it on SIGINT/SIGTERM. */
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { ClientFailedError, startClientFromConfig } from '../client/index.js';
-import { splitHostPort } from '../config/client-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { splitHostPort } from '../config/host-port.js';
 import { defaultPaths } from '../config/paths.js';
 import {
   fingerprint,
@@ -13,33 +12,8 @@ import {
   parsePortRanges,
 } from '../identity/index.js';
 import { startServer } from '../server/index.js';
-import { createLogger, type Logger, type LogLevel } from '../util/logger.js';
+import { LOG_OPTIONS, makeLogger, seconds } from './logging.js';
 import { parseCommand } from './main.js';
-
-const LOG_OPTIONS = {
-  'log-level': { type: 'string' as const },
-  'log-format': { type: 'string' as const },
-};
-
-function makeLogger(values: Record<string, unknown>): Logger {
-  const level = (values['log-level'] as string | undefined) ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) {
-    throw new ConfigError(`--log-level must be debug, info, warn or error, not "${level}"`, '--log-level');
-  }
-  const format = values['log-format'] as string | undefined;
-  if (format !== undefined && format !== 'json' && format !== 'pretty') {
-    throw new ConfigError(`--log-format must be json or pretty, not "${format}"`, '--log-format');
-  }
-  return createLogger({ level: level as LogLevel, ...(format ? { format } : {}) });
-}
-
-function seconds(v: unknown, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new ConfigError(`${flag} must be a positive number of seconds`, flag);
-  return n * 1000;
-}
 
 const SERVER_HELP = `Usage: mtt server [options]
 
@@ -130,55 +104,4 @@ function splitHostPortFlag(v: string, flag: string): { host: string; port: numbe
   } catch {
     throw new ConfigError(`${flag} must be ADDR:PORT, e.g. 127.0.0.1:9100, not "${v}"`, flag);
   }
-}
-
-const CLIENT_HELP = `Usage: mtt client --config FILE [--exit-on-failure]
-
-Runs the LAN side: keeps the control channel to the server up and serves the tunnels in FILE.
-The config format is in the README ("Config reference") and schema/client-config.schema.json.
-
-  --config FILE        the client config (JSON)
-  --exit-on-failure    exit with status 1 when the connection fails, instead of retrying (for systemd)
-  --log-level LEVEL    debug, info, warn or error (default info)
-  --log-format FORMAT  json or pretty (default: pretty on a terminal)
-`;
-
-/** mtt client */
-export async function runClient(argv: string[], signal: AbortSignal): Promise<number> {
-  const { values } = parseCommand(argv, {
-    config: { type: 'string', short: 'c' },
-    'exit-on-failure': { type: 'boolean' },
-    ...LOG_OPTIONS,
-  });
-  if (values.help) {
-    process.stdout.write(CLIENT_HELP);
-    return 0;
-  }
-  if (values.config === undefined) {
-    throw new ConfigError('--config FILE is required (mtt client --help shows the format)', '--config');
-  }
-  const log = makeLogger(values);
-  const client = await startClientFromConfig(values.config as string, {
-    exitOnFailure: values['exit-on-failure'] === true,
-    log,
-    signal,
-  });
-  const snap = client.state.snapshot();
-  process.stdout.write(
-    `mtt client for ${snap.server.address}\n` +
-      `  identity:    ${client.identityPath}\n` +
-      `  public key:  ${snap.identity.publicKeyLine}\n` +
-      `  fingerprint: ${snap.identity.fingerprint}\n` +
-      `The server admin allows this client with: mtt allow '${snap.identity.publicKeyLine}'\n`,
-  );
-  try {
-    await client.closed;
-  } catch (err) {
-    if (err instanceof ClientFailedError) {
-      process.stderr.write(`mtt: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  return 0;
 }

@@ -1,0 +1,118 @@
+/**
+ * MiniTCPTunnel itself, driven through its CLI (dist/src/cli/main.js) exactly as a user would:
+ * keygen for both identities, a server that allows the client's key, a client with one tunnel.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keyFolder } from '../lib/keys.js';
+import { freePort, LOOPBACK, waitReady } from '../lib/net.js';
+import { descendants, isAlive } from '../lib/procs.js';
+import { type BenchPath, PathUnavailable } from './types.js';
+
+/** The ports the bench lets the client open (the server's --allow-ports). */
+export const MTT_ALLOWED_PORTS: [number, number] = [10000, 60000];
+
+/** The built CLI, relative to this file's place in dist/bench/paths/. */
+export const MTT_CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** Both identities (`mtt keygen`) and the allow-list, made once per bench. */
+const mttKeys = keyFolder('mtt', async (dir, scope) => {
+  await Promise.all(
+    ['host_key', 'client_key'].map(async (key) => {
+      const r = await scope.run('mtt-keygen', process.execPath, [MTT_CLI, 'keygen', '-f', `${dir}/${key}`], {
+        timeoutMs: 20_000,
+      });
+      if (r.code !== 0 || !existsSync(`${dir}/${key}.pub`)) {
+        throw new PathUnavailable(
+          `mtt keygen failed (exit ${r.code ?? r.signal}): ${(r.stderr || r.stdout).trim().slice(-400)}`,
+        );
+      }
+    }),
+  );
+  const clientPub = readFileSync(`${dir}/client_key.pub`, 'utf8').trim();
+  writeFileSync(`${dir}/allowed_keys`, `${clientPub}\n`, { mode: 0o600 });
+});
+
+/** MiniTCPTunnel's server and client as two processes. */
+export const mttPath: BenchPath = {
+  name: 'mtt',
+  label: 'mtt',
+  needs: [],
+  async start(localPort, opts) {
+    const { scope } = opts;
+    if (!existsSync(MTT_CLI)) {
+      throw new PathUnavailable(
+        `the mtt CLI is not built: ${path.relative(process.cwd(), MTT_CLI) || MTT_CLI} is missing (npm run build)`,
+      );
+    }
+    const started = Date.now();
+    const left = () => Math.max(1000, opts.timeoutMs - (Date.now() - started));
+    const keys = await mttKeys();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mtt-bench-mtt-'));
+    scope.deferRemove(dir);
+    const node = process.execPath;
+    const hostPub = readFileSync(`${keys}/host_key.pub`, 'utf8').trim();
+
+    const serverPort = await freePort();
+    const remotePort = await freePort(MTT_ALLOWED_PORTS);
+    const config = {
+      server: `${LOOPBACK}:${serverPort}`,
+      serverKey: hostPub,
+      identity: `${keys}/client_key`,
+      tunnels: [{ name: 'bench', remotePort, localHost: LOOPBACK, localPort }],
+    };
+    writeFileSync(`${dir}/client.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+
+    const env = { ...process.env, NO_COLOR: '1' };
+    const server = scope.spawn(
+      'mtt-server',
+      node,
+      [
+        MTT_CLI,
+        'server',
+        '--port',
+        String(serverPort),
+        '--host',
+        LOOPBACK,
+        '--host-key',
+        `${keys}/host_key`,
+        '--allowed-keys',
+        `${keys}/allowed_keys`,
+        '--allow-ports',
+        `${MTT_ALLOWED_PORTS[0]}-${MTT_ALLOWED_PORTS[1]}`,
+        '--public-host',
+        LOOPBACK,
+      ],
+      { nofile: opts.nofile, env },
+    );
+    const client = scope.spawn('mtt-client', node, [MTT_CLI, 'client', '--config', `${dir}/client.json`], {
+      nofile: opts.nofile,
+      env,
+    });
+    await waitReady(remotePort, opts.ready, {
+      timeoutMs: left(),
+      what: 'mtt tunnel',
+      failFast: () => {
+        if (server.exit) return server.describeExit();
+        if (client.exit) return client.describeExit();
+        return undefined;
+      },
+    });
+
+    const pids = () =>
+      [server, client]
+        .filter((p) => !p.exit)
+        .flatMap((p) => [p.pid, ...descendants(p.pid)])
+        .filter(isAlive);
+    return {
+      publicPort: remotePort,
+      pids,
+      async stop() {
+        await client.stop(2000);
+        await server.stop(2000);
+      },
+    };
+  },
+};

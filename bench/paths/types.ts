@@ -1,0 +1,43 @@
+/** The interface every measured path implements: direct, mtt and OpenSSH. */
+import type { Probe } from '../lib/net.js';
+import type { Scope } from '../lib/procs.js';
+import type { Tool } from '../lib/tools.js';
+
+/** A started path: connect to `publicPort` and the bytes reach the local service. */
+export interface RunningPath {
+  /** The port an external client connects to (on 127.0.0.1). */
+  publicPort: number;
+  /** The tunnel's own processes (server and client side) right now; empty for direct. */
+  pids(): number[];
+  /** Stops the tunnel's processes; bounded in time. */
+  stop(): Promise<void>;
+}
+
+/** What {@link BenchPath.start} gets besides the local port. */
+export interface StartOptions {
+  /** Owns every process the path starts, so they end even when stop() is never reached. */
+  scope: Scope;
+  /** One attempt to pass bytes end to end through a port; start() resolves once it succeeds. */
+  ready: Probe;
+  /** Bound on the whole start, readiness included. */
+  timeoutMs: number;
+  /** Open-file limit for the tunnel's processes (for the many-connections test). */
+  nofile: number;
+}
+
+/** One way of reaching a local service from outside. */
+export interface BenchPath {
+  /** Short id, used in JSON and on the command line. */
+  name: string;
+  /** Column title in the table. */
+  label: string;
+  /** Programs this path needs. */
+  needs: Tool[];
+  /** Opens the path to `localPort`; resolves when a connection carries bytes end to end. */
+  start(localPort: number, opts: StartOptions): Promise<RunningPath>;
+}
+
+/** The path cannot run at all on this machine (e.g. not built): skip its remaining workloads. */
+export class PathUnavailable extends Error {
+  override name = 'PathUnavailable';
+}
