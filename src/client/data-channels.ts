@@ -9,6 +9,12 @@ import { FramedConnection } from '../transport/framed-connection.js';
 import { type ClientConnection, runDataClientHandshake } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
 
+/**
+ * Channels a pool keeps when connections end, beyond the ones it opens ahead of need: a burst of
+ * connections leaves warm channels for the next burst. Below the server's cap on idle channels.
+ */
+export const MAX_KEPT_CHANNELS = 32;
+
 /** Opens a TCP connection with TCP_NODELAY and half-close allowed; rejects on error or timeout. */
 export function dialTcp(host: string, port: number, timeoutMs: number): Promise<import('node:net').Socket> {
   return new Promise((resolve, reject) => {
@@ -31,7 +37,8 @@ export function dialTcp(host: string, port: number, timeoutMs: number): Promise<
 
 /** Opens and pools the data channels of one session. */
 export class DataChannelFactory {
-  readonly #idle: ClientConnection[] = [];
+  /** Idle channels, each with the unsubscribe of its close listener. */
+  readonly #idle: Array<{ conn: ClientConnection; unsubscribe: () => void }> = [];
   #opening = 0;
   #closed = false;
   readonly #opts: DataChannelOptions;
@@ -57,11 +64,7 @@ export class DataChannelFactory {
             conn.close();
             return;
           }
-          this.#idle.push(conn);
-          conn.onClose(() => {
-            const i = this.#idle.indexOf(conn);
-            if (i >= 0) this.#idle.splice(i, 1);
-          });
+          this.#keep(conn);
         })
         .catch((err: Error) => this.#opts.log.debug('pooled data channel failed', { error: err }))
         .finally(() => {
@@ -73,7 +76,8 @@ export class DataChannelFactory {
   /** A keyed channel: from the pool when one is ready, else a new one. */
   async take(): Promise<ClientConnection> {
     while (this.#idle.length > 0) {
-      const conn = this.#idle.shift()!;
+      const { conn, unsubscribe } = this.#idle.shift()!;
+      unsubscribe();
       if (!conn.closed) {
         this.fill();
         return conn;
@@ -84,10 +88,40 @@ export class DataChannelFactory {
     return conn;
   }
 
+  /**
+   * Takes back a channel whose connection ended cleanly (FIN both ways), to carry the next one.
+   * False when the pool is full or closed: the caller closes the channel.
+   */
+  release(conn: ClientConnection): boolean {
+    if (
+      this.#closed ||
+      conn.closed ||
+      this.#idle.length >= Math.max(this.#opts.poolSize, MAX_KEPT_CHANNELS)
+    ) {
+      return false;
+    }
+    this.#keep(conn);
+    return true;
+  }
+
   /** Closes the idle channels; channels in use are left alone. */
   close(): void {
     this.#closed = true;
-    for (const c of this.#idle.splice(0)) c.close();
+    for (const { conn, unsubscribe } of this.#idle.splice(0)) {
+      unsubscribe();
+      conn.close();
+    }
+  }
+
+  #keep(conn: ClientConnection): void {
+    const entry = {
+      conn,
+      unsubscribe: conn.onClose(() => {
+        const i = this.#idle.indexOf(entry);
+        if (i >= 0) this.#idle.splice(i, 1);
+      }),
+    };
+    this.#idle.push(entry);
   }
 
   async #open(): Promise<ClientConnection> {

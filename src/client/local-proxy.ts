@@ -84,6 +84,8 @@ export class LocalProxy {
           state.countersChanged();
           clog.debug('connection closed', { clean: end.clean, error: end.error });
         },
+        // A channel that ended cleanly goes back to the pool for the next connection.
+        reuse: () => channels.release(conn),
       });
     });
   }

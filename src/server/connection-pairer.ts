@@ -16,6 +16,8 @@ export interface PairingSession {
   sendIncoming(connId: number, tunnelId: number, peer: string): void;
   /** Tracks a paired data channel, so a revoked session can close it. */
   adoptChannel(conn: ServerConnection): void;
+  /** Keeps an idle, proven data channel; false when it may not (the caller closes it). */
+  addIdle(conn: ServerConnection): boolean;
 }
 
 interface Pending {
@@ -118,9 +120,38 @@ export class ConnectionPairer {
           bytesOut: end.bytesToSocket,
         });
       },
+      // A channel that ended cleanly waits for the client's next claim: no new TCP connection and
+      // handshake per external connection.
+      reuse: () => {
+        if (!session.addIdle(channel)) return false;
+        this.serveIdle(session, channel);
+        return true;
+      },
     });
     socket.resume();
     return true;
+  }
+
+  /** Waits on an idle data channel for the client to claim a connection with it. */
+  serveIdle(session: PairingSession, channel: ServerConnection): void {
+    channel.receive().then(
+      (claim) => {
+        if (claim.type !== 'DataConnReady') {
+          this.#log.debug('idle data channel sent something other than DataConnReady', { got: claim.type });
+          channel.close();
+        } else if (!this.pair(session, claim.connId, channel)) {
+          channel.send({
+            type: 'Error',
+            streamId: claim.connId,
+            code: 'not_found',
+            message: 'no such connection',
+          });
+          channel.stream.end();
+          setTimeout(() => channel.close(), 1000).unref();
+        }
+      },
+      () => channel.close(),
+    );
   }
 
   /** Closes every waiting connection of a session (it ended). */

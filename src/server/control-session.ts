@@ -5,7 +5,7 @@
  */
 import type { AllowListEntry, PortRange } from '../identity/index.js';
 import type { SessionKeys } from '../protocol/handshake.js';
-import { MAX_IDLE_DATA_CHANNELS } from '../protocol/limits.js';
+import { MAX_IDLE_DATA_CHANNELS, MAX_PENDING_PAIRINGS } from '../protocol/limits.js';
 import { type ClientMessage, PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { ServerConnection } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
@@ -35,9 +35,11 @@ export class ControlSession implements PairingSession {
   readonly #conn: ServerConnection;
   readonly #ctx: ServerContext;
   readonly #registry: TunnelRegistry;
-  readonly #paired = new Set<ServerConnection>();
-  readonly #idle = new Set<ServerConnection>();
+  /** Data channels carrying a connection, and idle ones; each with the unsubscribe of its close listener. */
+  readonly #paired = new Map<ServerConnection, () => void>();
+  readonly #idle = new Map<ServerConnection, () => void>();
   #idleTimer: NodeJS.Timeout | undefined;
+  #pendingProofs = 0;
   readonly #onClosed: (s: ControlSession) => void;
 
   constructor(opts: {
@@ -90,16 +92,38 @@ export class ControlSession implements PairingSession {
   }
 
   adoptChannel(conn: ServerConnection): void {
+    this.#idle.get(conn)?.();
     this.#idle.delete(conn);
-    this.#paired.add(conn);
-    conn.onClose(() => this.#paired.delete(conn));
+    if (!this.#paired.has(conn))
+      this.#paired.set(
+        conn,
+        conn.onClose(() => this.#paired.delete(conn)),
+      );
   }
 
-  /** Keeps a proven, pre-opened data channel until a connection needs it. False when over the cap. */
+  /** Counts a data channel waiting for its proof; false at the cap (MAX_PENDING_PAIRINGS). */
+  reserveProof(): boolean {
+    if (this.closed || this.#pendingProofs >= MAX_PENDING_PAIRINGS) return false;
+    this.#pendingProofs += 1;
+    return true;
+  }
+
+  releaseProof(): void {
+    this.#pendingProofs -= 1;
+  }
+
+  /**
+   * Keeps a proven data channel (pre-opened, or done with its last connection) until a connection
+   * needs it. False when the session is over or the idle cap is reached: the caller closes it.
+   */
   addIdle(conn: ServerConnection): boolean {
-    if (this.closed || this.#idle.size >= MAX_IDLE_DATA_CHANNELS) return false;
-    this.#idle.add(conn);
-    conn.onClose(() => this.#idle.delete(conn));
+    this.#paired.get(conn)?.();
+    this.#paired.delete(conn);
+    if (this.closed || conn.closed || this.#idle.size >= MAX_IDLE_DATA_CHANNELS) return false;
+    this.#idle.set(
+      conn,
+      conn.onClose(() => this.#idle.delete(conn)),
+    );
     return true;
   }
 
@@ -113,10 +137,10 @@ export class ControlSession implements PairingSession {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     this.#registry.closeAll();
     this.#ctx.pairer.dropSession(this);
-    for (const c of this.#idle) c.close();
+    for (const c of [...this.#idle.keys()]) c.close();
     if (opts.revoke) {
       this.#send({ type: 'AuthFail', reason: 'revoked', version: PROTOCOL_VERSION, message: reason });
-      for (const c of this.#paired) c.close();
+      for (const c of [...this.#paired.keys()]) c.close();
     }
     this.#conn.stream.end();
     setTimeout(() => this.#conn.close(), 500).unref();

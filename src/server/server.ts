@@ -255,16 +255,26 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       failAndClose(conn, 'unknown_session', 'no such session (the client reconnected or was replaced)');
       return;
     }
-    runDataServerHandshake(conn, hello, session.sessionSecret);
-    // The first keyed frame is the proof: it decrypts only if the client holds the session secret.
-    let claim = await conn.receive(Math.max(1, timeLeft));
+    // A DataHello naming the live session leaves the server-wide handshake cap (a burst of new
+    // connections opens many data channels at once); the session's own cap bounds it instead.
     done();
+    if (!session.reserveProof()) {
+      conn.close();
+      return;
+    }
+    let claim: Awaited<ReturnType<ServerConnection['receive']>>;
+    try {
+      runDataServerHandshake(conn, hello, session.sessionSecret);
+      // The first keyed frame is the proof: it decrypts only if the client holds the session secret.
+      claim = await conn.receive(Math.max(1, timeLeft));
+    } finally {
+      session.releaseProof();
+    }
     if (claim.type === 'Heartbeat') {
-      if (!session.addIdle(conn)) {
-        conn.close();
-        return;
-      }
-      claim = await conn.receive();
+      // A pooled channel: it waits, proven, for the client to claim a connection with it.
+      if (session.addIdle(conn)) pairer.serveIdle(session, conn);
+      else conn.close();
+      return;
     }
     if (claim.type !== 'DataConnReady') {
       throw new ProtocolError(

@@ -113,15 +113,32 @@ export class FramedConnection<In extends Message, Out extends Message> {
     queueMicrotask(() => this.#pump());
   }
 
+  /**
+   * Hands the connection to a new owner: drops the message handler and the end listener, so the next
+   * message waits for receive() or onMessage(). Messages already buffered are kept.
+   */
+  detach(): void {
+    this.#handler = undefined;
+    this.#endListener = undefined;
+  }
+
   /** Called once when the peer ends its side of the stream and every frame before it was delivered. */
   onEnd(listener: () => void): void {
     this.#endListener = listener;
   }
 
-  /** Called once when the connection is closed; with the error that closed it, if any. */
-  onClose(listener: (err: Error | undefined) => void): void {
-    if (this.#closed) queueMicrotask(() => listener(this.#closeError));
-    else this.#closeListeners.push(listener);
+  /** Called once when the connection is closed; with the error that closed it, if any. Returns an
+   * unsubscribe function. */
+  onClose(listener: (err: Error | undefined) => void): () => void {
+    if (this.#closed) {
+      queueMicrotask(() => listener(this.#closeError));
+      return () => {};
+    }
+    this.#closeListeners.push(listener);
+    return () => {
+      const i = this.#closeListeners.indexOf(listener);
+      if (i >= 0) this.#closeListeners.splice(i, 1);
+    };
   }
 
   /** Stops delivering messages (and, once the buffer fills, reading) until resume(). */

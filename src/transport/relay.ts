@@ -29,6 +29,11 @@ export interface RelayHooks {
   /** Bytes read from the socket (they go into the channel). */
   onFromSocket?(n: number): void;
   onEnd?(end: RelayEnd): void;
+  /**
+   * After a clean end (FIN both ways) the channel is idle and may carry another connection. Return
+   * true to take it back (the relay lets go of it without closing); false to close it.
+   */
+  reuse?(channel: DataChannel): boolean;
 }
 
 /** Starts relaying; the socket must have been created with allowHalfOpen. */
@@ -43,8 +48,10 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
     if (done) return;
     done = true;
     if (clean) {
-      channel.stream.end();
       socket.end();
+      unsubscribeClose();
+      channel.detach();
+      if (!(hooks.reuse?.(channel) ?? false)) channel.stream.end();
     } else {
       if (resetPeer && !channel.closed) {
         channel.send({
@@ -110,7 +117,7 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
   channel.onEnd(() => {
     if (!done && !(sentFin && gotFin)) end(false, new Error('data channel ended early'), false);
   });
-  channel.onClose((err) => {
+  const unsubscribeClose = channel.onClose((err) => {
     if (!done) end(false, err ?? new Error('data channel closed'), false);
   });
 

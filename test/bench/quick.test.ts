@@ -23,11 +23,17 @@ interface Results {
 
 test('the benchmark quick mode measures every path and workload', { timeout: 280_000 }, async () => {
   const out = join(await mkdtemp(join(tmpdir(), 'mtt-bench-')), 'results.json');
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [RUN, '--quick', '--out', out], { timeout: 270_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>(
+    (resolve) => {
+      execFile(
+        process.execPath,
+        [RUN, '--quick', '--out', out],
+        { timeout: 270_000 },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    },
+  );
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   const results = JSON.parse(await readFile(out, 'utf8')) as Results;
   assert.deepEqual(
@@ -37,7 +43,8 @@ test('the benchmark quick mode measures every path and workload', { timeout: 280
   const notOk: string[] = [];
   for (const f of results.figures) {
     for (const [path, cell] of Object.entries(f.results)) {
-      if (cell.status !== 'ok' && cell.status !== 'n/a') notOk.push(`${f.id}/${path}: ${cell.status} ${cell.reason ?? ''}`);
+      if (cell.status !== 'ok' && cell.status !== 'n/a')
+        notOk.push(`${f.id}/${path}: ${cell.status} ${cell.reason ?? ''}`);
     }
   }
   assert.deepEqual(notOk, [], 'every cell was measured');

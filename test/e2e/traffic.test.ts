@@ -6,7 +6,16 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { dial, echoServer, freePort, listen, readAll, startPair, tunnelsActive } from './harness.js';
+import {
+  dial,
+  echoServer,
+  freePort,
+  listen,
+  readAll,
+  startPair,
+  startProxy,
+  tunnelsActive,
+} from './harness.js';
 
 const run = promisify(execFile);
 
@@ -209,4 +218,48 @@ test('a target that refuses closes the external connection promptly and is count
   const snap = await client.waitFor((x) => x.tunnels[0]!.failedDials === 1);
   assert.ok(snap.events.some((e) => e.level === 'warn' && e.message.includes('refused')));
   assert.equal(server.metrics.tunnels.get(remotePort)!.pairingFailures, 1);
+});
+
+test('a data channel that ended cleanly carries the next connection (no new TCP connection each time)', async (t) => {
+  const echo = await echoServer(t);
+  const remotePort = await freePort();
+  const pair = await startPair(t);
+  await pair.client.close();
+  const proxy = await startProxy(t, pair.server.address.port);
+  const client = pair.startClient({
+    port: proxy.port,
+    dataChannelPool: 1,
+    tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
+  });
+  await tunnelsActive(client);
+  for (let i = 0; i < 10; i++) {
+    const s = await dial(remotePort, { allowHalfOpen: true });
+    const got = readAll(s);
+    s.end(`round ${i}`);
+    assert.equal((await got).toString(), `round ${i}`);
+    await client.waitFor((x) => x.tunnels[0]!.activeConnections === 0);
+  }
+  // One control connection, the pooled channel, at most one refill raced in before the first reuse.
+  assert.ok(proxy.links.length <= 3, `${proxy.links.length} TCP connections for 10 tunneled ones`);
+  assert.equal(client.state.snapshot().tunnels[0]!.totalConnections, 10);
+});
+
+test('a burst of 150 new connections at once all get through, beyond the handshake cap', async (t) => {
+  const echo = await echoServer(t);
+  const remotePort = await freePort();
+  const { client } = await startPair(t, {
+    server: { maxUnauthenticated: 8 },
+    client: { dataChannelPool: 0 },
+    tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
+  });
+  await tunnelsActive(client);
+  const ok = await Promise.all(
+    Array.from({ length: 150 }, async (_, i) => {
+      const s = await dial(remotePort, { allowHalfOpen: true });
+      const got = readAll(s);
+      s.end(`c${i}`);
+      return (await got).toString() === `c${i}`;
+    }),
+  );
+  assert.equal(ok.filter(Boolean).length, 150);
 });
