@@ -8,11 +8,11 @@
  * packed     = plaintext                       when codec = 0 (stored)
  *            | size u32 LE | LZ4 block         when codec = 1 (LZ4)
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type DecipherChaCha20Poly1305 } from 'node:crypto';
 import { lz4Compress, lz4Decompress } from './compression.js';
 import { ProtocolError } from './errors.js';
 import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
-import { encodeMessageParts, type Message } from './messages.js';
+import { type Data, dataFromPieces, encodeMessageParts, type Message, MsgType } from './messages.js';
 
 /** The key and nonce base of one direction of one channel. */
 export interface DirectionKeys {
@@ -28,6 +28,8 @@ export const Codec = { stored: 0, lz4: 1 } as const;
 /** How the encoder picks a codec. 'auto' compresses unless the data has proved incompressible. */
 export type CompressionMode = 'auto' | 'always' | 'never';
 
+/** Keyed frames at least this long are decrypted piece by piece when they arrive in several reads. */
+const STREAM_MIN_LEN = 16 * 1024;
 /** Plaintexts shorter than this are always stored: LZ4 cannot win on them. */
 export const MIN_COMPRESS_LEN = 64;
 /** In 'auto' mode, a frame that compressed worse than this ratio counts as incompressible. */
@@ -184,6 +186,10 @@ export class FrameDecoder<M extends Message = Message> {
   #keys: DirectionKeys | undefined;
   #counter = new Counter();
   #failed: ProtocolError | undefined;
+  /** A keyed frame being decrypted as its bytes arrive, so a frame spread over reads is not copied. */
+  #stream:
+    | { decipher: DecipherChaCha20Poly1305; ctLeft: number; tag: Buffer; tagGot: number; out: Buffer[] }
+    | undefined;
   readonly #decode: (plaintext: Buffer) => M;
 
   /** `decode` turns a plaintext into a message (decodeClientMessage or decodeServerMessage). */
@@ -227,6 +233,7 @@ export class FrameDecoder<M extends Message = Message> {
   }
 
   #next(): M | undefined {
+    if (this.#stream) return this.#continue();
     if (this.#buffered < 4) return undefined;
     const len = this.#peekU32();
     const max = this.#keys ? MAX_FRAME_LEN : MAX_HANDSHAKE_FRAME_LEN;
@@ -235,12 +242,71 @@ export class FrameDecoder<M extends Message = Message> {
     const min = this.#keys ? 1 + TAG_LEN : 1;
     if (len < min)
       throw new ProtocolError('ERR_FRAME_TOO_SMALL', `frame length ${len} is below the minimum of ${min}`);
+    if (this.#keys && len >= STREAM_MIN_LEN && this.#chunks[0]!.length < 4 + len) {
+      // Not in one chunk: decrypt the pieces as they come instead of joining them first.
+      this.#begin(this.#keys, len);
+      return this.#continue();
+    }
     if (this.#buffered < 4 + len) return undefined;
     const frame = this.#take(4 + len);
     const header = frame.subarray(0, 4);
     const body = frame.subarray(4);
     if (!this.#keys) return this.#decode(body);
     return this.#decode(this.#open(this.#keys, header, body));
+  }
+
+  #begin(keys: DirectionKeys, len: number): void {
+    const header = this.#take(4);
+    const nonce = this.#counter.nextNonce(keys.nonceBase);
+    const decipher = createDecipheriv(ALGO, keys.key, nonce, { authTagLength: TAG_LEN });
+    decipher.setAAD(header, { plaintextLength: len - TAG_LEN });
+    this.#stream = { decipher, ctLeft: len - TAG_LEN, tag: Buffer.alloc(TAG_LEN), tagGot: 0, out: [] };
+  }
+
+  #continue(): M | undefined {
+    const st = this.#stream!;
+    while (this.#chunks.length > 0 && (st.ctLeft > 0 || st.tagGot < TAG_LEN)) {
+      const c = this.#chunks[0]!;
+      let n: number;
+      if (st.ctLeft > 0) {
+        n = Math.min(c.length, st.ctLeft);
+        st.out.push(st.decipher.update(c.subarray(0, n)));
+        st.ctLeft -= n;
+      } else {
+        n = Math.min(c.length, TAG_LEN - st.tagGot);
+        c.copy(st.tag, st.tagGot, 0, n);
+        st.tagGot += n;
+      }
+      this.#buffered -= n;
+      if (n === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(n);
+    }
+    if (st.ctLeft > 0 || st.tagGot < TAG_LEN) return undefined;
+    this.#stream = undefined;
+    try {
+      st.decipher.setAuthTag(st.tag);
+      st.decipher.final();
+    } catch (cause) {
+      throw new ProtocolError(
+        'ERR_DECRYPT',
+        'frame failed authentication (tampered, replayed or reordered)',
+        {
+          cause,
+        },
+      );
+    }
+    const first = st.out[0]!;
+    // A stored Data frame keeps its payload in the pieces it was decrypted into.
+    if (first.length >= 7 && first[0] === Codec.stored && first[1] === MsgType.Data) {
+      let total = -7;
+      for (const p of st.out) total += p.length;
+      if (total > MAX_PLAINTEXT)
+        throw new ProtocolError('ERR_MALFORMED', 'stored body exceeds MAX_PLAINTEXT');
+      const head = this.#decode(first.subarray(1, 7)) as Data;
+      const pieces = [first.subarray(7), ...st.out.slice(1)].filter((p) => p.length > 0);
+      return dataFromPieces(head.fin, pieces) as M;
+    }
+    return this.#decode(this.#unpack(Buffer.concat(st.out)));
   }
 
   #open(keys: DirectionKeys, header: Buffer, body: Buffer): Buffer {
@@ -262,6 +328,11 @@ export class FrameDecoder<M extends Message = Message> {
         },
       );
     }
+    return this.#unpack(packed);
+  }
+
+  /** The plaintext of a decrypted body: stored as is, or LZ4 within the cap. */
+  #unpack(packed: Buffer): Buffer {
     const codec = packed[0];
     if (codec === Codec.stored) {
       if (packed.length - 1 > MAX_PLAINTEXT)

@@ -172,6 +172,25 @@ export interface Data {
   type: 'Data';
   fin: boolean;
   payload: Buffer;
+  /**
+   * The payload as the decoder decrypted it, in pieces, when the frame arrived in several reads: a
+   * relay writes these without joining them (`payload` joins them on first use).
+   */
+  pieces?: readonly Buffer[];
+}
+
+/** A Data message whose payload is kept in pieces until someone reads `payload`. */
+export function dataFromPieces(fin: boolean, pieces: readonly Buffer[]): Data {
+  let joined: Buffer | undefined;
+  return {
+    type: 'Data',
+    fin,
+    pieces,
+    get payload(): Buffer {
+      joined ??= pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+      return joined;
+    },
+  };
 }
 
 /** Messages a client sends. */

@@ -94,11 +94,19 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
         end(false, new ProtocolError('ERR_UNEXPECTED_MESSAGE', 'Data after FIN'));
         return;
       }
-      const n = msg.payload.length;
+      const pieces = msg.pieces ?? [msg.payload];
+      let n = 0;
+      let ok = true;
+      if (pieces.length > 1) socket.cork();
+      for (const p of pieces) {
+        n += p.length;
+        if (p.length > 0) ok = socket.write(p);
+      }
+      if (pieces.length > 1) socket.uncork();
       if (n > 0) {
         toSocket += n;
         hooks.onToSocket?.(n);
-        if (!socket.write(msg.payload)) {
+        if (!ok) {
           channel.pause();
           socket.once('drain', () => channel.resume());
         }
