@@ -6,7 +6,7 @@
  * Every process the harness starts belongs to a Scope; all of them are stopped at the end of each
  * workload, on Ctrl-C, on an error, and (with SIGKILL) at exit. Every wait is bounded.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
@@ -27,6 +27,7 @@ import {
   BASELINE,
   benchmarksDoc,
   type Cell,
+  keptAnalysis,
   markdownTable,
   type ResultGrid,
   summarizeAll,
@@ -311,7 +312,11 @@ async function main(): Promise<number> {
   if (opts.writeDocs) {
     const doc = path.join(REPO_ROOT, 'docs', 'BENCHMARKS.md');
     mkdirSync(path.dirname(doc), { recursive: true });
-    writeFileSync(doc, benchmarksDoc({ table, legend, machine, command, date, durationSec, corpus }));
+    const analysis = existsSync(doc) ? keptAnalysis(readFileSync(doc, 'utf8')) : undefined;
+    writeFileSync(
+      doc,
+      benchmarksDoc({ table, legend, machine, command, date, durationSec, corpus, analysis }),
+    );
     progress(`bench: wrote ${path.relative(process.cwd(), doc)}`);
   }
 

@@ -169,6 +169,17 @@ export function machineTable(m: MachineFacts): string {
   return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
 }
 
+/** Markers around the hand-written part of docs/BENCHMARKS.md. */
+export const ANALYSIS_START = '<!-- analysis: written by hand, kept by --write-docs -->';
+export const ANALYSIS_END = '<!-- end of analysis -->';
+
+/** The hand-written analysis of an existing page, if any. */
+export function keptAnalysis(page: string): string | undefined {
+  const a = page.indexOf(ANALYSIS_START);
+  const b = page.indexOf(ANALYSIS_END);
+  return a >= 0 && b > a ? page.slice(a + ANALYSIS_START.length, b) : undefined;
+}
+
 /** The contents of docs/BENCHMARKS.md. */
 export function benchmarksDoc(p: {
   table: string;
@@ -178,18 +189,25 @@ export function benchmarksDoc(p: {
   date: string;
   durationSec: number;
   corpus: string;
+  /** The hand-written analysis kept between the ANALYSIS markers of the previous page. */
+  analysis?: string;
 }): string {
   return `# Benchmarks
 
 MiniTCPTunnel (\`mtt\`) against the plain loopback connection and OpenSSH's \`ssh -R\`, measured the
 same way by one harness (\`bench/run.ts\`). This page is written by the harness
-(\`npm run bench -- --write-docs\`); edit the harness, not this page.
+(\`npm run bench -- --write-docs\`); edit the harness, not this page, except between the analysis
+markers, which a rewrite keeps.
 
 ## Latest results
 
 ${p.legend}
 
 ${p.table}
+
+${ANALYSIS_START}
+${p.analysis?.trim() || '(no analysis yet)'}
+${ANALYSIS_END}
 
 Measured ${p.date}, in ${Math.round(p.durationSec)} s, with:
 

@@ -9,6 +9,8 @@ import { type CompressionMode, FrameDecoder, FrameEncoder } from '../protocol/fr
 import { MAX_FRAME_LEN } from '../protocol/limits.js';
 import type { Message } from '../protocol/messages.js';
 
+/** Frames up to this size are joined before writing. */
+const SMALL_FRAME = 4096;
 /** Stop reading from the stream when this many undecoded bytes are waiting. */
 const READ_BUFFER_LIMIT = 2 * MAX_FRAME_LEN;
 
@@ -63,6 +65,10 @@ export class FramedConnection<In extends Message, Out extends Message> {
       return false;
     }
     if (parts.length === 1) return this.stream.write(parts[0]);
+    let total = 0;
+    for (const p of parts) total += p.length;
+    // A small frame goes out as one buffer: one plain write instead of a gathered one.
+    if (total <= SMALL_FRAME) return this.stream.write(Buffer.concat(parts, total));
     this.stream.cork();
     let ok = true;
     for (const p of parts) ok = this.stream.write(p);
