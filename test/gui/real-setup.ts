@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -31,15 +31,7 @@ export interface RealSetup {
   service: HttpServer & { port: number };
 }
 
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen({ host: '127.0.0.1', port: 0 });
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from '../e2e/harness.js';
 
 /** Starts everything; it is all closed and removed after the test. */
 export async function startRealSetup(
