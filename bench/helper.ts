@@ -11,6 +11,8 @@
  *   warm-up, not printed), 'D' + u32 BE milliseconds: we send the corpus that long.
  * - `stream-client --port P --mode up|down --seconds S [--warmup-ms W]`: the external side of
  *   compressible bulk; prints the download result.
+ * - `relay --port P --to Q`: a plain TCP relay (pipe both ways, no framing, no crypto): two of them
+ *   in a row are the `node-relay` reference path, what two Node processes cost before any tunnel work.
  * - `hold --port P --targets 1000,10000 --concurrency C`: opens connections through the tunnel, each
  *   proven by a 1-byte echo, prints `{"reached":N}` at each target and waits for "next" on stdin.
  */
@@ -98,6 +100,19 @@ function echo(args: Map<string, string>): void {
     sock.setNoDelay(true);
     sock.on('error', () => {});
     sock.pipe(sock);
+  });
+  listen(server, num(args, 'port', 0));
+}
+
+function relayServer(args: Map<string, string>): void {
+  const to = num(args, 'to', 0);
+  const server = net.createServer({ allowHalfOpen: true }, (sock) => {
+    sock.setNoDelay(true);
+    const up = net.connect({ host: HOST, port: to, allowHalfOpen: true, noDelay: true });
+    sock.on('error', () => up.destroy());
+    up.on('error', () => sock.destroy());
+    sock.pipe(up);
+    up.pipe(sock);
   });
   listen(server, num(args, 'port', 0));
 }
@@ -297,6 +312,9 @@ switch (mode) {
     break;
   case 'hold':
     hold(args);
+    break;
+  case 'relay':
+    relayServer(args);
     break;
   default:
     process.stderr.write(`unknown helper mode: ${mode}\n`);

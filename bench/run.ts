@@ -36,6 +36,7 @@ import {
 import { ensureTools, TOOL_PACKAGES, type Tool, type ToolPaths } from './lib/tools.js';
 import { directPath } from './paths/direct.js';
 import { mttPath } from './paths/mtt.js';
+import { nodeRelayPath } from './paths/node-relay.js';
 import { sshPath } from './paths/ssh.js';
 import { type BenchPath, PathUnavailable } from './paths/types.js';
 import { bulkWorkload } from './workloads/bulk.js';
@@ -49,7 +50,7 @@ const HELPER = fileURLToPath(new URL('./helper.js', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Every path, in column order. */
-const ALL_PATHS: BenchPath[] = [directPath, mttPath, sshPath(false), sshPath(true)];
+const ALL_PATHS: BenchPath[] = [directPath, mttPath, sshPath(false), sshPath(true), nodeRelayPath];
 /** Every workload, in run and row order. */
 const ALL_WORKLOADS: Workload[] = [
   bulkWorkload,

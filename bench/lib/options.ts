@@ -34,7 +34,7 @@ Measures direct loopback, mtt, and OpenSSH ssh -R (chacha20-poly1305, Compressio
   --seconds S         seconds per timed workload (default 10, quick 1)
   --rtt-rounds N      round trips for the RTT test (default 10000, quick 1000)
   --conns A,B         open connections for the RSS test (default 1000,10000, quick 100)
-  --paths a,b         only these paths: direct, mtt, ssh, ssh-comp
+  --paths a,b         only these paths: direct, mtt, ssh, ssh-comp, node-relay
   --workloads a,b     only these workloads: rtt, bulk, compressible, connections, resources
   --out FILE          JSON results (default .bench-out/bench-results.json)
   --write-docs        also write docs/BENCHMARKS.md from this run

@@ -38,7 +38,7 @@ test('the benchmark quick mode measures every path and workload', { timeout: 280
   const results = JSON.parse(await readFile(out, 'utf8')) as Results;
   assert.deepEqual(
     results.paths.map((p) => p.name),
-    ['direct', 'mtt', 'ssh', 'ssh-comp'],
+    ['direct', 'mtt', 'ssh', 'ssh-comp', 'node-relay'],
   );
   const notOk: string[] = [];
   for (const f of results.figures) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -191,4 +191,46 @@ test('tunnels added, disabled and removed at run time apply live', async (t) => 
   );
   client.tunnels.remove('live');
   assert.equal(client.state.snapshot().tunnels.length, 0);
+});
+
+test('without a pinned key the client trusts the first server key, records it, and refuses a changed one', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'mtt-tofu-'));
+  const knownServersPath = join(dir, 'known_servers');
+  const clientIdentity = generateIdentity('c');
+  const allow = parseAllowList(formatPublicKeyLine(clientIdentity.publicRaw), 'test');
+  const first = await startPair(t, { server: { allowList: allow }, client: { identity: clientIdentity } });
+  await first.client.close();
+  const port = first.server.address.port;
+  const tofu = first.startClient({ serverKey: undefined, knownServersPath });
+  const snap = await tofu.waitFor((s) => s.connection.kind === 'connected');
+  assert.ok(snap.events.some((e) => e.message.includes('trusted server key') && e.message.includes('first use')));
+  const recorded = await readFile(knownServersPath, 'utf8');
+  assert.match(recorded, new RegExp(`^127\\.0\\.0\\.1:${port} ssh-ed25519 `, 'm'));
+  await tofu.close();
+  await first.server.close();
+  // Another server (another key) takes over the same address: refused, like SSH.
+  const impostor = await startPair(t, {
+    server: { port, allowList: allow },
+    client: { identity: clientIdentity },
+  });
+  await impostor.client.close();
+  const again = impostor.startClient({ port, serverKey: undefined, knownServersPath });
+  const refused = await again.waitFor((s) => s.connection.kind === 'rejected');
+  assert.equal(refused.connection.kind === 'rejected' && refused.connection.reason, 'server_key_mismatch');
+  assert.equal(await readFile(knownServersPath, 'utf8'), recorded, 'the recorded key was not replaced');
+});
+
+test('a first start with the server down keeps retrying, then connects when the server comes', async (t) => {
+  const port = await freePort();
+  const pair = await startPair(t);
+  await pair.client.close();
+  await pair.server.close();
+  const client = pair.startClient({ port, reconnectMinMs: 20, reconnectMaxMs: 100 });
+  const waiting = await client.waitFor((s) => s.connection.kind === 'reconnecting' && s.connection.attempt >= 3);
+  assert.match(waiting.connection.kind === 'reconnecting' ? waiting.connection.lastError : '', /connection refused/);
+  const later = await startPair(t, {
+    server: { port, identity: pair.serverIdentity, allowList: parseAllowList(formatPublicKeyLine(pair.clientIdentity.publicRaw), 'test') },
+  });
+  await later.client.close();
+  await client.waitFor((s) => s.connection.kind === 'connected');
 });

@@ -263,3 +263,25 @@ test('a burst of 150 new connections at once all get through, beyond the handsha
   );
   assert.equal(ok.filter(Boolean).length, 150);
 });
+
+test('a reset by the target resets the external connection, and the tunnel goes on', async (t) => {
+  const target = await listen(t, (s) => {
+    s.once('data', () => s.resetAndDestroy());
+  });
+  const remotePort = await freePort();
+  const { client } = await startPair(t, {
+    tunnels: [{ name: 'rst', remotePort, localHost: '127.0.0.1', localPort: target.port }],
+  });
+  await tunnelsActive(client);
+  for (let i = 0; i < 2; i++) {
+    const s = await dial(remotePort);
+    const outcome = new Promise<string>((resolve) => {
+      s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      s.on('close', () => resolve('closed'));
+      s.resume();
+    });
+    s.write('trigger');
+    assert.equal(await outcome, 'ECONNRESET');
+  }
+  await client.waitFor((x) => x.tunnels[0]!.activeConnections === 0 && x.tunnels[0]!.totalConnections === 2);
+});
