@@ -203,7 +203,9 @@ test('without a pinned key the client trusts the first server key, records it, a
   const port = first.server.address.port;
   const tofu = first.startClient({ serverKey: undefined, knownServersPath });
   const snap = await tofu.waitFor((s) => s.connection.kind === 'connected');
-  assert.ok(snap.events.some((e) => e.message.includes('trusted server key') && e.message.includes('first use')));
+  assert.ok(
+    snap.events.some((e) => e.message.includes('trusted server key') && e.message.includes('first use')),
+  );
   const recorded = await readFile(knownServersPath, 'utf8');
   assert.match(recorded, new RegExp(`^127\\.0\\.0\\.1:${port} ssh-ed25519 `, 'm'));
   await tofu.close();
@@ -226,10 +228,19 @@ test('a first start with the server down keeps retrying, then connects when the 
   await pair.client.close();
   await pair.server.close();
   const client = pair.startClient({ port, reconnectMinMs: 20, reconnectMaxMs: 100 });
-  const waiting = await client.waitFor((s) => s.connection.kind === 'reconnecting' && s.connection.attempt >= 3);
-  assert.match(waiting.connection.kind === 'reconnecting' ? waiting.connection.lastError : '', /connection refused/);
+  const waiting = await client.waitFor(
+    (s) => s.connection.kind === 'reconnecting' && s.connection.attempt >= 3,
+  );
+  assert.match(
+    waiting.connection.kind === 'reconnecting' ? waiting.connection.lastError : '',
+    /connection refused/,
+  );
   const later = await startPair(t, {
-    server: { port, identity: pair.serverIdentity, allowList: parseAllowList(formatPublicKeyLine(pair.clientIdentity.publicRaw), 'test') },
+    server: {
+      port,
+      identity: pair.serverIdentity,
+      allowList: parseAllowList(formatPublicKeyLine(pair.clientIdentity.publicRaw), 'test'),
+    },
   });
   await later.client.close();
   await client.waitFor((s) => s.connection.kind === 'connected');
