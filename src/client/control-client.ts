@@ -251,8 +251,12 @@ export class ControlClient {
         for (const t of o.tunnels.all()) {
           if (t.config.enabled) t.runtime.status = 'opening';
         }
-        log.warn('disconnected', { reason: why });
-        o.state.event('warn', `disconnected: ${why}`);
+        if (this.#stop.signal.aborted) {
+          log.debug('disconnected: stopping', { reason: why });
+        } else {
+          log.warn('disconnected', { reason: why });
+          o.state.event('warn', `disconnected: ${why}`);
+        }
         resolve(why);
       };
       const beat = setInterval(() => {
