@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
-import { dial, echoServer, freePort, readAll, startPair, startProxy, tunnelsActive } from './harness.js';
+import { dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
 
 test('an unknown key is refused, and the client shows why', async (t) => {
   const { startClient, server } = await startPair(t);
@@ -45,11 +45,8 @@ test('the same key logging in again replaces its stale session at once, ports in
   const remotePort = await freePort();
   const tunnels = [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }];
   const pair = await startPair(t);
-  await pair.client.close();
   // The first login goes through a link that then freezes: the server still believes in it.
-  const proxy = await startProxy(t, pair.server.address.port);
-  const stale = pair.startClient({
-    port: proxy.port,
+  const { proxy, client: stale } = await pair.viaProxy({
     tunnels,
     heartbeatMs: 60_000,
     heartbeatTimeoutMs: 60_000,

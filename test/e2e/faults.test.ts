@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import {
-  dial,
-  echoServer,
-  freePort,
-  listen,
-  readAll,
-  startPair,
-  startProxy,
-  tunnelsActive,
-} from './harness.js';
+import { dial, echoServer, freePort, listen, readAll, startPair, tunnelsActive } from './harness.js';
 
 test('cutting the control link mid-transfer: the transfer completes and the client comes back', async (t) => {
   const size = 20 * 1024 * 1024;
@@ -32,10 +23,7 @@ test('cutting the control link mid-transfer: the transfer completes and the clie
   });
   const remotePort = await freePort();
   const pair = await startPair(t);
-  await pair.client.close();
-  const proxy = await startProxy(t, pair.server.address.port);
-  const client = pair.startClient({
-    port: proxy.port,
+  const { proxy, client } = await pair.viaProxy({
     dataChannelPool: 0,
     tunnels: [{ name: 'stream', remotePort, localHost: '127.0.0.1', localPort: target.port }],
   });
@@ -72,10 +60,7 @@ test('a frozen server (black-holed link) is detected within the heartbeat timeou
   const echo = await echoServer(t);
   const remotePort = await freePort();
   const pair = await startPair(t);
-  await pair.client.close();
-  const proxy = await startProxy(t, pair.server.address.port);
-  const client = pair.startClient({
-    port: proxy.port,
+  const { proxy, client } = await pair.viaProxy({
     heartbeatMs: 100,
     heartbeatTimeoutMs: 300,
     tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
@@ -91,9 +76,7 @@ test('a frozen server (black-holed link) is detected within the heartbeat timeou
 
 test('the server drops a client that went silent, after three heartbeat intervals', async (t) => {
   const pair = await startPair(t, { server: { heartbeatMs: 100 } });
-  await pair.client.close();
-  const proxy = await startProxy(t, pair.server.address.port);
-  const client = pair.startClient({ port: proxy.port, heartbeatMs: 100, heartbeatTimeoutMs: 60_000 });
+  const { proxy, client } = await pair.viaProxy({ heartbeatMs: 100, heartbeatTimeoutMs: 60_000 });
   await client.waitFor((s) => s.connection.kind === 'connected');
   assert.ok(pair.server.sessions.current);
   const session = pair.server.sessions.current!;

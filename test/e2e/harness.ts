@@ -76,6 +76,8 @@ export interface Pair {
   clientOptions: ClientOptions;
   /** Starts another client against the same server (closed after the test). */
   startClient(over?: Partial<ClientOptions>): MttClient;
+  /** Replaces the first client by one that reaches the server through a TestProxy. */
+  viaProxy(over?: Partial<ClientOptions>): Promise<{ proxy: TestProxy; client: MttClient }>;
 }
 
 /** Starts a server and a client with the given tunnels; both are closed after the test. */
@@ -115,7 +117,12 @@ export async function startPair(
     return c;
   };
   const client = start();
-  return { server, client, serverIdentity, clientIdentity, clientOptions, startClient: start };
+  const viaProxy = async (over: Partial<ClientOptions> = {}) => {
+    await client.close();
+    const proxy = await startProxy(t, server.address.port);
+    return { proxy, client: start({ port: proxy.port, ...over }) };
+  };
+  return { server, client, serverIdentity, clientIdentity, clientOptions, startClient: start, viaProxy };
 }
 
 /** Waits until every enabled tunnel of the client is active. */

@@ -6,16 +6,7 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import {
-  dial,
-  echoServer,
-  freePort,
-  listen,
-  readAll,
-  startPair,
-  startProxy,
-  tunnelsActive,
-} from './harness.js';
+import { dial, echoServer, freePort, listen, readAll, startPair, tunnelsActive } from './harness.js';
 
 const run = promisify(execFile);
 
@@ -224,10 +215,7 @@ test('a data channel that ended cleanly carries the next connection (no new TCP 
   const echo = await echoServer(t);
   const remotePort = await freePort();
   const pair = await startPair(t);
-  await pair.client.close();
-  const proxy = await startProxy(t, pair.server.address.port);
-  const client = pair.startClient({
-    port: proxy.port,
+  const { proxy, client } = await pair.viaProxy({
     dataChannelPool: 1,
     tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
   });
