@@ -138,9 +138,10 @@ export class FrameEncoder {
     const cipher = createCipheriv(ALGO, keys.key, nonce, { authTagLength: TAG_LEN });
     cipher.setAAD(header, { plaintextLength: bodyLen });
     const out: Buffer[] = [header];
-    // The codec byte rides with the first (small) part, to save an update() call.
+    // The codec byte rides with a small first part (the header), to save an update() call; a large
+    // one (a compressed block) is not copied for it.
     const first = packed[0]!;
-    if (first.length <= 64 || packed.length === 1) {
+    if (first.length <= 64) {
       out.push(cipher.update(Buffer.concat([Buffer.of(codec), first])));
     } else {
       out.push(cipher.update(Buffer.of(codec)), cipher.update(first));
