@@ -11,8 +11,8 @@
 import { createCipheriv, createDecipheriv, type DecipherChaCha20Poly1305 } from 'node:crypto';
 import { lz4Compress, lz4Decompress } from './compression.js';
 import { ProtocolError } from './errors.js';
-import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
-import { type Data, dataFromPieces, encodeMessageParts, type Message, MsgType } from './messages.js';
+import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PAYLOAD, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
+import { dataFromPieces, decodeDataHeader, encodeMessageParts, type Message } from './messages.js';
 
 /** The key and nonce base of one direction of one channel. */
 export interface DirectionKeys {
@@ -298,14 +298,15 @@ export class FrameDecoder<M extends Message = Message> {
     }
     const first = st.out[0]!;
     // A stored Data frame keeps its payload in the pieces it was decrypted into.
-    if (first.length >= 7 && first[0] === Codec.stored && first[1] === MsgType.Data) {
-      let total = -7;
+    const data = first[0] === Codec.stored ? decodeDataHeader(first.subarray(1)) : undefined;
+    if (data) {
+      const start = 1 + data.payloadOffset;
+      let total = -start;
       for (const p of st.out) total += p.length;
-      if (total > MAX_PLAINTEXT)
-        throw new ProtocolError('ERR_MALFORMED', 'stored body exceeds MAX_PLAINTEXT');
-      const head = this.#decode(first.subarray(1, 7)) as Data;
-      const pieces = [first.subarray(7), ...st.out.slice(1)].filter((p) => p.length > 0);
-      return dataFromPieces(head.fin, pieces) as M;
+      if (total > MAX_PAYLOAD)
+        throw new ProtocolError('ERR_MALFORMED', `Data payload exceeds ${MAX_PAYLOAD}`);
+      const pieces = [first.subarray(start), ...st.out.slice(1)].filter((p) => p.length > 0);
+      return dataFromPieces(data.fin, pieces) as M;
     }
     return this.#decode(this.#unpack(Buffer.concat(st.out)));
   }

@@ -11,26 +11,6 @@ import { MAX_PAYLOAD, MAX_STRING_LEN, MAX_TUNNEL_NAME_LEN, PLAINTEXT_HEADER_LEN 
 /** The one protocol version this build speaks. Peers on another version are refused by name. */
 export const PROTOCOL_VERSION = 1;
 
-/** Message type codes (u8). */
-export const MsgType = {
-  ClientHello: 0x01,
-  ServerHello: 0x02,
-  ClientAuth: 0x03,
-  AuthOk: 0x04,
-  AuthFail: 0x05,
-  DataHello: 0x06,
-  DataHelloAck: 0x07,
-  OpenTunnel: 0x10,
-  CloseTunnel: 0x11,
-  TunnelStatus: 0x12,
-  IncomingConn: 0x20,
-  DataConnReady: 0x21,
-  Heartbeat: 0x30,
-  Error: 0x31,
-  Data: 0x40,
-} as const;
-export type MsgTypeName = keyof typeof MsgType;
-
 /** The `role` byte of hellos. */
 export const Role = { client: 1, server: 2, data: 3 } as const;
 
@@ -218,29 +198,6 @@ export type ServerMessage =
 /** Any message. */
 export type Message = ClientMessage | ServerMessage;
 
-const CLIENT_TYPES = new Set<number>([
-  MsgType.ClientHello,
-  MsgType.ClientAuth,
-  MsgType.DataHello,
-  MsgType.OpenTunnel,
-  MsgType.CloseTunnel,
-  MsgType.DataConnReady,
-  MsgType.Heartbeat,
-  MsgType.Error,
-  MsgType.Data,
-]);
-const SERVER_TYPES = new Set<number>([
-  MsgType.ServerHello,
-  MsgType.AuthOk,
-  MsgType.AuthFail,
-  MsgType.DataHelloAck,
-  MsgType.TunnelStatus,
-  MsgType.IncomingConn,
-  MsgType.Heartbeat,
-  MsgType.Error,
-  MsgType.Data,
-]);
-
 const KEY_LEN = 32;
 const NONCE_LEN = 32;
 const SIG_LEN = 64;
@@ -255,7 +212,7 @@ function nameOf<T extends Record<string, number>>(table: T, code: number, what: 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A bounds-checked reader over one payload; every read failure is ERR_MALFORMED. */
-class Reader {
+export class Reader {
   #off = 0;
   constructor(
     readonly buf: Buffer,
@@ -303,6 +260,12 @@ class Reader {
     this.#off += n;
     return s;
   }
+  /** The unread rest of the payload, as a view. */
+  rest(): Buffer {
+    const v = this.buf.subarray(this.#off);
+    this.#off = this.buf.length;
+    return v;
+  }
   end(): void {
     if (this.#off !== this.buf.length) {
       throw new ProtocolError('ERR_MALFORMED', `${this.what}: ${this.buf.length - this.#off} trailing bytes`);
@@ -334,8 +297,291 @@ function fixed(b: Buffer, n: number, field: string): Buffer {
   return b;
 }
 
+/** The plaintext header's fields (the bytes before the payload). */
+export interface PlaintextHeader {
+  type: number;
+  flags: number;
+  streamId: number;
+}
+
+/** Who sends a message type. */
+export type Sender = 'client' | 'server' | 'both';
+
+/**
+ * Everything about one message type, in one place: its code, who sends it, whether it carries a
+ * stream_id, its flag bits, and how its payload is written and read. The direction sets, the
+ * stream_id and flag checks and both switches are derived from these records.
+ */
+export interface MessageRecord<M extends Message = Message> {
+  /** The type code (plaintext byte 0). */
+  readonly code: number;
+  readonly from: Sender;
+  /** True when stream_id carries a value (a tunnel or connection id); otherwise it must be 0. */
+  readonly usesStream: boolean;
+  /** The flag bits this type defines; any other set bit is ERR_MALFORMED. */
+  readonly knownFlags: number;
+  /** The header's flags and stream_id for a message (both 0 when absent). */
+  header(msg: M): { flags?: number; streamId?: number };
+  /** The payload's parts, in order. Throws RangeError on a field it cannot represent (a bug). */
+  encode(msg: M): Buffer[];
+  /** Reads the payload; the caller checks that it was consumed exactly. */
+  decode(r: Reader, h: PlaintextHeader): M;
+}
+
+type ByName = { [K in Message['type']]: MessageRecord<Extract<Message, { type: K }>> };
+
+/** The message table. Adding a message = one record here (plus its vector in docs/PROTOCOL.md). */
+export const MESSAGES = {
+  ClientHello: {
+    code: 0x01,
+    from: 'client',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [
+      u16(m.version),
+      Buffer.of(Role.client),
+      fixed(m.identityKey, KEY_LEN, 'identityKey'),
+      fixed(m.ephemeralKey, KEY_LEN, 'ephemeralKey'),
+      fixed(m.nonce, NONCE_LEN, 'nonce'),
+    ],
+    decode: (r) => {
+      const version = helloVersion(r);
+      expectRole(r, Role.client);
+      return {
+        type: 'ClientHello',
+        version,
+        identityKey: r.bytes(KEY_LEN),
+        ephemeralKey: r.bytes(KEY_LEN),
+        nonce: r.bytes(NONCE_LEN),
+      };
+    },
+  },
+  ServerHello: {
+    code: 0x02,
+    from: 'server',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [...serverHelloBody(m), fixed(m.signature, SIG_LEN, 'signature')],
+    decode: (r) => {
+      const version = helloVersion(r);
+      expectRole(r, Role.server);
+      return {
+        type: 'ServerHello',
+        version,
+        identityKey: r.bytes(KEY_LEN),
+        ephemeralKey: r.bytes(KEY_LEN),
+        nonce: r.bytes(NONCE_LEN),
+        signature: r.bytes(SIG_LEN),
+      };
+    },
+  },
+  ClientAuth: {
+    code: 0x03,
+    from: 'client',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [fixed(m.signature, SIG_LEN, 'signature')],
+    decode: (r) => ({ type: 'ClientAuth', signature: r.bytes(SIG_LEN) }),
+  },
+  AuthOk: {
+    code: 0x04,
+    from: 'server',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [u32(m.heartbeatMs)],
+    decode: (r) => ({ type: 'AuthOk', heartbeatMs: r.u32() }),
+  },
+  AuthFail: {
+    code: 0x05,
+    from: 'server',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [
+      Buffer.of(AuthFailReason[m.reason]),
+      u16(m.version),
+      ...lenStr(m.message, MAX_STRING_LEN, 'message'),
+    ],
+    decode: (r) => ({
+      type: 'AuthFail',
+      reason: nameOf(AuthFailReason, r.u8(), 'AuthFail reason'),
+      version: r.u16(),
+      message: r.str(MAX_STRING_LEN),
+    }),
+  },
+  DataHello: {
+    code: 0x06,
+    from: 'client',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [
+      u16(m.version),
+      Buffer.of(Role.data),
+      fixed(m.sessionId, SESSION_ID_LEN, 'sessionId'),
+      fixed(m.nonce, NONCE_LEN, 'nonce'),
+    ],
+    decode: (r) => {
+      const version = helloVersion(r);
+      expectRole(r, Role.data);
+      return { type: 'DataHello', version, sessionId: r.bytes(SESSION_ID_LEN), nonce: r.bytes(NONCE_LEN) };
+    },
+  },
+  DataHelloAck: {
+    code: 0x07,
+    from: 'server',
+    usesStream: false,
+    knownFlags: 0,
+    header: () => ({}),
+    encode: (m) => [u16(m.version), fixed(m.nonce, NONCE_LEN, 'nonce')],
+    decode: (r) => ({ type: 'DataHelloAck', version: helloVersion(r), nonce: r.bytes(NONCE_LEN) }),
+  },
+  OpenTunnel: {
+    code: 0x10,
+    from: 'client',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.tunnelId }),
+    encode: (m) => {
+      const name = strBytes(m.name, MAX_TUNNEL_NAME_LEN, 'name');
+      return [u16(m.remotePort), Buffer.of(name.length), name];
+    },
+    decode: (r, h) => {
+      const remotePort = r.u16();
+      return { type: 'OpenTunnel', tunnelId: h.streamId, remotePort, name: r.str(MAX_TUNNEL_NAME_LEN, true) };
+    },
+  },
+  CloseTunnel: {
+    code: 0x11,
+    from: 'client',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.tunnelId }),
+    encode: () => [],
+    decode: (_r, h) => ({ type: 'CloseTunnel', tunnelId: h.streamId }),
+  },
+  TunnelStatus: {
+    code: 0x12,
+    from: 'server',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.tunnelId }),
+    encode: (m) => [
+      Buffer.of(TunnelState[m.state], TunnelReason[m.reason]),
+      u16(m.port),
+      ...lenStr(m.address, MAX_STRING_LEN, 'address'),
+      ...lenStr(m.message, MAX_STRING_LEN, 'message'),
+    ],
+    decode: (r, h) => ({
+      type: 'TunnelStatus',
+      tunnelId: h.streamId,
+      state: nameOf(TunnelState, r.u8(), 'tunnel state'),
+      reason: nameOf(TunnelReason, r.u8(), 'tunnel reason'),
+      port: r.u16(),
+      address: r.str(MAX_STRING_LEN),
+      message: r.str(MAX_STRING_LEN),
+    }),
+  },
+  IncomingConn: {
+    code: 0x20,
+    from: 'server',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.connId }),
+    encode: (m) => [u32(m.tunnelId), ...lenStr(m.peer, MAX_STRING_LEN, 'peer')],
+    decode: (r, h) => ({
+      type: 'IncomingConn',
+      connId: h.streamId,
+      tunnelId: r.u32(),
+      peer: r.str(MAX_STRING_LEN),
+    }),
+  },
+  DataConnReady: {
+    code: 0x21,
+    from: 'client',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.connId }),
+    encode: () => [],
+    decode: (_r, h) => ({ type: 'DataConnReady', connId: h.streamId }),
+  },
+  Heartbeat: {
+    code: 0x30,
+    from: 'both',
+    usesStream: false,
+    knownFlags: Flags.REPLY,
+    header: (m) => ({ flags: m.reply ? Flags.REPLY : 0 }),
+    encode: (m) => [u32(m.seq)],
+    decode: (r, h) => ({ type: 'Heartbeat', reply: (h.flags & Flags.REPLY) !== 0, seq: r.u32() }),
+  },
+  Error: {
+    code: 0x31,
+    from: 'both',
+    usesStream: true,
+    knownFlags: 0,
+    header: (m) => ({ streamId: m.streamId }),
+    encode: (m) => [u16(ErrorCode[m.code]), ...lenStr(m.message, MAX_STRING_LEN, 'message')],
+    decode: (r, h) => ({
+      type: 'Error',
+      streamId: h.streamId,
+      code: nameOf(ErrorCode, r.u16(), 'error code'),
+      message: r.str(MAX_STRING_LEN),
+    }),
+  },
+  Data: {
+    code: 0x40,
+    from: 'both',
+    usesStream: false,
+    knownFlags: Flags.FIN,
+    header: (m) => ({ flags: m.fin ? Flags.FIN : 0 }),
+    encode: (m) => {
+      if (m.payload.length > MAX_PAYLOAD) {
+        throw new RangeError(`Data payload of ${m.payload.length} bytes exceeds ${MAX_PAYLOAD}`);
+      }
+      return [m.payload];
+    },
+    decode: (r, h) => {
+      const payload = r.rest();
+      if (payload.length > MAX_PAYLOAD)
+        throw new ProtocolError('ERR_MALFORMED', `Data payload exceeds ${MAX_PAYLOAD}`);
+      return { type: 'Data', fin: (h.flags & Flags.FIN) !== 0, payload };
+    },
+  },
+} as const satisfies ByName;
+
+/** Message type codes (u8), by name: derived from the table. */
+export const MsgType = Object.fromEntries(Object.entries(MESSAGES).map(([name, r]) => [name, r.code])) as {
+  readonly [K in keyof typeof MESSAGES]: (typeof MESSAGES)[K]['code'];
+};
+export type MsgTypeName = keyof typeof MESSAGES;
+
+/** Records by type code, with their names. */
+const BY_CODE = new Map<number, { name: MsgTypeName; record: MessageRecord }>(
+  Object.entries(MESSAGES).map(([name, record]) => [
+    record.code,
+    { name: name as MsgTypeName, record: record as unknown as MessageRecord },
+  ]),
+);
+if (BY_CODE.size !== Object.keys(MESSAGES).length) throw new Error('two message records share a code');
+
+/** The record of a type code, or undefined for an unknown code. */
+export function messageRecord(code: number): (MessageRecord & { name: MsgTypeName }) | undefined {
+  const e = BY_CODE.get(code);
+  return e ? { ...e.record, name: e.name } : undefined;
+}
+
+/** True when `side` may send the type `code`. */
+export function sentBy(code: number, side: 'client' | 'server'): boolean {
+  const from = BY_CODE.get(code)?.record.from;
+  return from === side || from === 'both';
+}
+
 /** The header of a plaintext, separately from its payload (so Data need not copy its payload). */
-export function encodeHeader(type: number, flags: number, streamId: number): Buffer {
+function encodeHeader(type: number, flags: number, streamId: number): Buffer {
   const h = Buffer.allocUnsafe(PLAINTEXT_HEADER_LEN);
   h.writeUInt8(type, 0);
   h.writeUInt8(flags, 1);
@@ -345,88 +591,9 @@ export function encodeHeader(type: number, flags: number, streamId: number): Buf
 
 /** Encodes a message as [header, ...payload parts]; concatenated, they are the plaintext. */
 export function encodeMessageParts(msg: Message): Buffer[] {
-  switch (msg.type) {
-    case 'ClientHello':
-      return [
-        encodeHeader(MsgType.ClientHello, 0, 0),
-        u16(msg.version),
-        Buffer.of(Role.client),
-        fixed(msg.identityKey, KEY_LEN, 'identityKey'),
-        fixed(msg.ephemeralKey, KEY_LEN, 'ephemeralKey'),
-        fixed(msg.nonce, NONCE_LEN, 'nonce'),
-      ];
-    case 'ServerHello':
-      return [
-        encodeHeader(MsgType.ServerHello, 0, 0),
-        ...serverHelloBody(msg),
-        fixed(msg.signature, SIG_LEN, 'signature'),
-      ];
-    case 'ClientAuth':
-      return [encodeHeader(MsgType.ClientAuth, 0, 0), fixed(msg.signature, SIG_LEN, 'signature')];
-    case 'AuthOk':
-      return [encodeHeader(MsgType.AuthOk, 0, 0), u32(msg.heartbeatMs)];
-    case 'AuthFail':
-      return [
-        encodeHeader(MsgType.AuthFail, 0, 0),
-        Buffer.of(AuthFailReason[msg.reason]),
-        u16(msg.version),
-        ...lenStr(msg.message, MAX_STRING_LEN, 'message'),
-      ];
-    case 'DataHello':
-      return [
-        encodeHeader(MsgType.DataHello, 0, 0),
-        u16(msg.version),
-        Buffer.of(Role.data),
-        fixed(msg.sessionId, SESSION_ID_LEN, 'sessionId'),
-        fixed(msg.nonce, NONCE_LEN, 'nonce'),
-      ];
-    case 'DataHelloAck':
-      return [
-        encodeHeader(MsgType.DataHelloAck, 0, 0),
-        u16(msg.version),
-        fixed(msg.nonce, NONCE_LEN, 'nonce'),
-      ];
-    case 'OpenTunnel': {
-      const name = strBytes(msg.name, MAX_TUNNEL_NAME_LEN, 'name');
-      return [
-        encodeHeader(MsgType.OpenTunnel, 0, msg.tunnelId),
-        u16(msg.remotePort),
-        Buffer.of(name.length),
-        name,
-      ];
-    }
-    case 'CloseTunnel':
-      return [encodeHeader(MsgType.CloseTunnel, 0, msg.tunnelId)];
-    case 'TunnelStatus':
-      return [
-        encodeHeader(MsgType.TunnelStatus, 0, msg.tunnelId),
-        Buffer.of(TunnelState[msg.state], TunnelReason[msg.reason]),
-        u16(msg.port),
-        ...lenStr(msg.address, MAX_STRING_LEN, 'address'),
-        ...lenStr(msg.message, MAX_STRING_LEN, 'message'),
-      ];
-    case 'IncomingConn':
-      return [
-        encodeHeader(MsgType.IncomingConn, 0, msg.connId),
-        u32(msg.tunnelId),
-        ...lenStr(msg.peer, MAX_STRING_LEN, 'peer'),
-      ];
-    case 'DataConnReady':
-      return [encodeHeader(MsgType.DataConnReady, 0, msg.connId)];
-    case 'Heartbeat':
-      return [encodeHeader(MsgType.Heartbeat, msg.reply ? Flags.REPLY : 0, 0), u32(msg.seq)];
-    case 'Error':
-      return [
-        encodeHeader(MsgType.Error, 0, msg.streamId),
-        u16(ErrorCode[msg.code]),
-        ...lenStr(msg.message, MAX_STRING_LEN, 'message'),
-      ];
-    case 'Data':
-      if (msg.payload.length > MAX_PAYLOAD) {
-        throw new RangeError(`Data payload of ${msg.payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-      }
-      return [encodeHeader(MsgType.Data, msg.fin ? Flags.FIN : 0, 0), msg.payload];
-  }
+  const record = MESSAGES[msg.type] as unknown as MessageRecord;
+  const { flags = 0, streamId = 0 } = record.header(msg);
+  return [encodeHeader(record.code, flags, streamId), ...record.encode(msg)];
 }
 
 /** The ServerHello fields that its signature covers (everything but the signature). */
@@ -462,9 +629,35 @@ function helloVersion(r: Reader): number {
   return version;
 }
 
-function expectRole(r: Reader, role: number, what: string): void {
+function expectRole(r: Reader, role: number): void {
   const got = r.u8();
-  if (got !== role) throw new ProtocolError('ERR_MALFORMED', `${what}: role ${got}, expected ${role}`);
+  if (got !== role) throw new ProtocolError('ERR_MALFORMED', `${r.what}: role ${got}, expected ${role}`);
+}
+
+/**
+ * Reads and checks a plaintext header against its record: a known type, known flags, and stream_id 0
+ * where the type does not use it.
+ */
+function readHeader(plaintext: Buffer): { h: PlaintextHeader; name: MsgTypeName; record: MessageRecord } {
+  if (plaintext.length < PLAINTEXT_HEADER_LEN) {
+    throw new ProtocolError(
+      'ERR_MALFORMED',
+      `plaintext of ${plaintext.length} bytes is shorter than its header`,
+    );
+  }
+  const h: PlaintextHeader = {
+    type: plaintext.readUInt8(0),
+    flags: plaintext.readUInt8(1),
+    streamId: plaintext.readUInt32BE(2),
+  };
+  const e = BY_CODE.get(h.type);
+  if (e === undefined)
+    throw new ProtocolError('ERR_UNKNOWN_TYPE', `unknown message type 0x${h.type.toString(16)}`);
+  if ((h.flags & ~e.record.knownFlags) !== 0)
+    throw new ProtocolError('ERR_MALFORMED', `${e.name}: unknown flags 0x${h.flags.toString(16)}`);
+  if (!e.record.usesStream && h.streamId !== 0)
+    throw new ProtocolError('ERR_MALFORMED', `${e.name}: stream_id must be 0`);
+  return { h, ...e };
 }
 
 /**
@@ -472,148 +665,42 @@ function expectRole(r: Reader, role: number, what: string): void {
  * not exactly a message of this version.
  */
 export function decodeMessage(plaintext: Buffer): Message {
-  if (plaintext.length < PLAINTEXT_HEADER_LEN) {
-    throw new ProtocolError(
-      'ERR_MALFORMED',
-      `plaintext of ${plaintext.length} bytes is shorter than its header`,
-    );
-  }
-  const type = plaintext.readUInt8(0);
-  const flags = plaintext.readUInt8(1);
-  const streamId = plaintext.readUInt32BE(2);
-  const what = MSG_NAMES.get(type);
-  if (what === undefined)
-    throw new ProtocolError('ERR_UNKNOWN_TYPE', `unknown message type 0x${type.toString(16)}`);
-  const knownFlags = type === MsgType.Data ? Flags.FIN : type === MsgType.Heartbeat ? Flags.REPLY : 0;
-  if ((flags & ~knownFlags) !== 0)
-    throw new ProtocolError('ERR_MALFORMED', `${what}: unknown flags 0x${flags.toString(16)}`);
-  const r = new Reader(plaintext.subarray(PLAINTEXT_HEADER_LEN), what);
-  const usesStream =
-    type === MsgType.OpenTunnel ||
-    type === MsgType.CloseTunnel ||
-    type === MsgType.TunnelStatus ||
-    type === MsgType.IncomingConn ||
-    type === MsgType.DataConnReady ||
-    type === MsgType.Error;
-  if (!usesStream && streamId !== 0) throw new ProtocolError('ERR_MALFORMED', `${what}: stream_id must be 0`);
-  let msg: Message;
-  switch (type) {
-    case MsgType.ClientHello: {
-      const version = helloVersion(r);
-      expectRole(r, Role.client, what);
-      msg = {
-        type: 'ClientHello',
-        version,
-        identityKey: r.bytes(KEY_LEN),
-        ephemeralKey: r.bytes(KEY_LEN),
-        nonce: r.bytes(NONCE_LEN),
-      };
-      break;
-    }
-    case MsgType.ServerHello: {
-      const version = helloVersion(r);
-      expectRole(r, Role.server, what);
-      msg = {
-        type: 'ServerHello',
-        version,
-        identityKey: r.bytes(KEY_LEN),
-        ephemeralKey: r.bytes(KEY_LEN),
-        nonce: r.bytes(NONCE_LEN),
-        signature: r.bytes(SIG_LEN),
-      };
-      break;
-    }
-    case MsgType.ClientAuth:
-      msg = { type: 'ClientAuth', signature: r.bytes(SIG_LEN) };
-      break;
-    case MsgType.AuthOk:
-      msg = { type: 'AuthOk', heartbeatMs: r.u32() };
-      break;
-    case MsgType.AuthFail:
-      msg = {
-        type: 'AuthFail',
-        reason: nameOf(AuthFailReason, r.u8(), 'AuthFail reason'),
-        version: r.u16(),
-        message: r.str(MAX_STRING_LEN),
-      };
-      break;
-    case MsgType.DataHello: {
-      const version = helloVersion(r);
-      expectRole(r, Role.data, what);
-      msg = { type: 'DataHello', version, sessionId: r.bytes(SESSION_ID_LEN), nonce: r.bytes(NONCE_LEN) };
-      break;
-    }
-    case MsgType.DataHelloAck:
-      msg = { type: 'DataHelloAck', version: helloVersion(r), nonce: r.bytes(NONCE_LEN) };
-      break;
-    case MsgType.OpenTunnel: {
-      const remotePort = r.u16();
-      msg = { type: 'OpenTunnel', tunnelId: streamId, remotePort, name: r.str(MAX_TUNNEL_NAME_LEN, true) };
-      break;
-    }
-    case MsgType.CloseTunnel:
-      msg = { type: 'CloseTunnel', tunnelId: streamId };
-      break;
-    case MsgType.TunnelStatus:
-      msg = {
-        type: 'TunnelStatus',
-        tunnelId: streamId,
-        state: nameOf(TunnelState, r.u8(), 'tunnel state'),
-        reason: nameOf(TunnelReason, r.u8(), 'tunnel reason'),
-        port: r.u16(),
-        address: r.str(MAX_STRING_LEN),
-        message: r.str(MAX_STRING_LEN),
-      };
-      break;
-    case MsgType.IncomingConn:
-      msg = { type: 'IncomingConn', connId: streamId, tunnelId: r.u32(), peer: r.str(MAX_STRING_LEN) };
-      break;
-    case MsgType.DataConnReady:
-      msg = { type: 'DataConnReady', connId: streamId };
-      break;
-    case MsgType.Heartbeat:
-      msg = { type: 'Heartbeat', reply: (flags & Flags.REPLY) !== 0, seq: r.u32() };
-      break;
-    case MsgType.Error:
-      msg = {
-        type: 'Error',
-        streamId,
-        code: nameOf(ErrorCode, r.u16(), 'error code'),
-        message: r.str(MAX_STRING_LEN),
-      };
-      break;
-    case MsgType.Data: {
-      const payload = plaintext.subarray(PLAINTEXT_HEADER_LEN);
-      if (payload.length > MAX_PAYLOAD)
-        throw new ProtocolError('ERR_MALFORMED', `Data payload exceeds ${MAX_PAYLOAD}`);
-      return { type: 'Data', fin: (flags & Flags.FIN) !== 0, payload };
-    }
-    default:
-      throw new ProtocolError('ERR_UNKNOWN_TYPE', `unknown message type 0x${type.toString(16)}`);
-  }
+  const { h, name, record } = readHeader(plaintext);
+  const r = new Reader(plaintext.subarray(PLAINTEXT_HEADER_LEN), name);
+  const msg = record.decode(r, h);
   r.end();
   return msg;
 }
 
-const MSG_NAMES = new Map<number, string>(Object.entries(MsgType).map(([k, v]) => [v, k]));
+/**
+ * For the streamed path (a large stored frame decrypted in pieces): reads the plaintext header at the
+ * start of `head` and, when it is a valid Data header, returns its FIN flag and where the payload
+ * starts. Undefined for any other type (decode that frame whole with decodeMessage). Throws like
+ * decodeMessage on a bad Data header.
+ */
+export function decodeDataHeader(head: Buffer): { fin: boolean; payloadOffset: number } | undefined {
+  if (head.length < PLAINTEXT_HEADER_LEN || head.readUInt8(0) !== MsgType.Data) return undefined;
+  const { h } = readHeader(head.subarray(0, PLAINTEXT_HEADER_LEN));
+  return { fin: (h.flags & Flags.FIN) !== 0, payloadOffset: PLAINTEXT_HEADER_LEN };
+}
 
 /** Decodes a message a client sent; a server-only type is ERR_UNEXPECTED_MESSAGE. */
 export function decodeClientMessage(plaintext: Buffer): ClientMessage {
-  const type = plaintext.length > 0 ? plaintext.readUInt8(0) : -1;
-  if (!CLIENT_TYPES.has(type)) throw unexpected(type, 'client');
+  checkSender(plaintext, 'client');
   return decodeMessage(plaintext) as ClientMessage;
 }
 
 /** Decodes a message a server sent; a client-only type is ERR_UNEXPECTED_MESSAGE. */
 export function decodeServerMessage(plaintext: Buffer): ServerMessage {
-  const type = plaintext.length > 0 ? plaintext.readUInt8(0) : -1;
-  if (!SERVER_TYPES.has(type)) throw unexpected(type, 'server');
+  checkSender(plaintext, 'server');
   return decodeMessage(plaintext) as ServerMessage;
 }
 
-function unexpected(type: number, from: string): ProtocolError {
-  const name = MSG_NAMES.get(type);
-  if (name === undefined)
-    return new ProtocolError('ERR_UNKNOWN_TYPE', `unknown message type 0x${type.toString(16)}`);
-  return new ProtocolError('ERR_UNEXPECTED_MESSAGE', `a ${from} never sends ${name}`);
+function checkSender(plaintext: Buffer, from: 'client' | 'server'): void {
+  const type = plaintext.length > 0 ? plaintext.readUInt8(0) : -1;
+  if (sentBy(type, from)) return;
+  const e = BY_CODE.get(type);
+  if (e === undefined)
+    throw new ProtocolError('ERR_UNKNOWN_TYPE', `unknown message type 0x${type.toString(16)}`);
+  throw new ProtocolError('ERR_UNEXPECTED_MESSAGE', `a ${from} never sends ${e.name}`);
 }

@@ -18,6 +18,7 @@ import {
 import {
   type Data,
   decodeClientMessage,
+  decodeDataHeader,
   decodeMessage,
   decodeServerMessage,
   encodeMessage,
@@ -121,6 +122,26 @@ describe('messages', () => {
       () => decodeMessage(Buffer.concat([longName, Buffer.alloc(65, 0x61)])),
       'ERR_MALFORMED', // name over MAX_TUNNEL_NAME_LEN
     );
+  });
+
+  test('decodeDataHeader: a Data header gives its FIN and payload offset, any other type undefined', () => {
+    const fin = encodeMessage({ type: 'Data', fin: true, payload: Buffer.from('ab') });
+    assert.deepEqual(decodeDataHeader(fin), { fin: true, payloadOffset: fin.length - 2 });
+    assert.deepEqual(
+      decodeDataHeader(encodeMessage({ type: 'Data', fin: false, payload: Buffer.alloc(0) })),
+      {
+        fin: false,
+        payloadOffset: 6,
+      },
+    );
+    assert.equal(decodeDataHeader(encodeMessage({ type: 'Heartbeat', reply: false, seq: 1 })), undefined);
+    assert.equal(decodeDataHeader(fin.subarray(0, 5)), undefined);
+    const badFlags = Buffer.from(fin);
+    badFlags[1] = 0x80;
+    throwsCode(() => decodeDataHeader(badFlags), 'ERR_MALFORMED');
+    const badStream = Buffer.from(fin);
+    badStream.writeUInt32BE(9, 2);
+    throwsCode(() => decodeDataHeader(badStream), 'ERR_MALFORMED');
   });
 
   test('a hello of another version is ERR_VERSION_MISMATCH naming both versions, whatever follows', () => {

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FrameDecoder } from '../../src/protocol/frame-codec.js';
 import { ed25519PublicKey } from '../../src/protocol/handshake.js';
-import { decodeMessage } from '../../src/protocol/messages.js';
+import { decodeMessage, MESSAGES, sentBy } from '../../src/protocol/messages.js';
 import { openFrame } from './fixtures.js';
 import {
   type Entry,
@@ -24,7 +24,8 @@ import {
 
 // dist/test/protocol/vectors.test.js -> the repository root is three levels up.
 const docPath = fileURLToPath(new URL('../../../docs/PROTOCOL.md', import.meta.url));
-const blocks = parseVectorBlocks(readFileSync(docPath, 'utf8'));
+const page = readFileSync(docPath, 'utf8');
+const blocks = parseVectorBlocks(page);
 
 const sha256 = (...parts: Buffer[]): Buffer => {
   const h = createHash('sha256');
@@ -95,6 +96,31 @@ describe('docs/PROTOCOL.md test vectors', () => {
       }
     });
   }
+
+  test("the page's message table is the code's message table (code, name, sender, stream_id use)", () => {
+    const rows = [
+      ...page.matchAll(/^\| (0x[0-9a-f]{2}) \| (\w+) +\| (client|server|both) +\|[^|]*\| ([^|]+?) +\|/gm),
+    ];
+    const table = Object.entries(MESSAGES).map(([name, r]) => ({
+      code: `0x${r.code.toString(16).padStart(2, '0')}`,
+      name,
+      from: r.from,
+      usesStream: r.usesStream,
+    }));
+    assert.deepEqual(
+      rows.map((m) => ({ code: m[1], name: m[2], from: m[3], usesStream: m[4] !== '0' })),
+      table,
+    );
+    for (const side of ['client', 'server'] as const) {
+      const line = new RegExp(`a ${side} sends ((?:0x[0-9a-f]{2}(?:, )?)+)`).exec(page);
+      assert.ok(line, `the page lists what a ${side} sends`);
+      const listed = line[1]!.split(', ').map((c) => Number.parseInt(c, 16));
+      const codes = Object.values(MESSAGES)
+        .map((r) => r.code)
+        .filter((c) => sentBy(c, side));
+      assert.deepEqual(listed, codes, `what a ${side} sends`);
+    }
+  });
 
   test('control handshake: the documented formulas hold (node:crypto, not the code)', () => {
     const v = hexMap(byName('control-handshake'));
