@@ -72,9 +72,29 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Error codes of a file or folder the user named that cannot be used: a user's mistake, not a bug. */
+const FILE_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  ENOSPC: 'no space left on the device',
+};
+
+type SystemError = Error & {
+  code?: string;
+  port?: number;
+  address?: string;
+  syscall?: string;
+  path?: string;
+};
+
 /** One line for a user's mistake; the stack only for bugs. */
 export function reportError(err: unknown): number {
-  const e = err as Error & { code?: string };
+  const e = err as SystemError;
+  const listenError = e?.syscall === 'listen' || e?.syscall === 'bind';
+  const fileError = typeof e?.path === 'string' && e.code !== undefined && e.code in FILE_ERRORS;
   const userError =
     err instanceof UsageError ||
     err instanceof ConfigError ||
@@ -84,8 +104,9 @@ export function reportError(err: unknown): number {
     e?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
     e?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ||
     e?.code === 'EADDRINUSE' ||
-    e?.code === 'EACCES' ||
-    e?.code === 'EADDRNOTAVAIL';
+    e?.code === 'EADDRNOTAVAIL' ||
+    (e?.code === 'EACCES' && listenError) ||
+    fileError;
   if (userError) {
     process.stderr.write(`mtt: ${friendly(e)}\n`);
     return 2;
@@ -94,13 +115,17 @@ export function reportError(err: unknown): number {
   return 1;
 }
 
-function friendly(e: Error & { code?: string; port?: number; address?: string }): string {
+function friendly(e: SystemError): string {
   if (e.code === 'EADDRINUSE')
     return `${e.address ?? ''}:${e.port ?? ''} is already in use; choose another port`;
-  if (e.code === 'EACCES')
+  if (e.code === 'EACCES' && (e.syscall === 'listen' || e.syscall === 'bind'))
     return `not allowed to listen on ${e.address ?? ''}:${e.port ?? ''}; use a port above 1023`;
   if (e.code === 'EADDRNOTAVAIL') return `${e.address ?? ''} is not an address of this machine; check --host`;
   if (e.code?.startsWith('ERR_PARSE_ARGS')) return `${e.message}; run with --help to see the options`;
+  if (e.path !== undefined && e.code !== undefined && e.code in FILE_ERRORS) {
+    const what = e.syscall === 'mkdir' ? 'create the folder' : e.syscall === 'open' ? 'open' : 'use';
+    return `cannot ${what} ${e.path} (${FILE_ERRORS[e.code]}); choose a path this user can write to`;
+  }
   return e.message;
 }
 

@@ -1,6 +1,7 @@
 /** `mtt server`: start a server, stop it on SIGINT/SIGTERM. */
 import { once } from 'node:events';
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { splitHostPort } from '../config/host-port.js';
 import { defaultPaths } from '../config/paths.js';
@@ -9,6 +10,7 @@ import {
   formatPublicKeyLine,
   loadOrCreateHostKey,
   type PortRange,
+  PRIVATE_DIR_MODE,
   parsePortRanges,
 } from '../identity/index.js';
 import { startServer } from '../server/index.js';
@@ -67,6 +69,8 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
     (values['allowed-keys'] as string | undefined) ?? defaultPaths.allowedKeys(),
   );
   const { identity, created } = await loadOrCreateHostKey(hostKeyPath);
+  // The server watches the allow-list's folder for `mtt allow` edits, so that folder must exist.
+  await mkdir(dirname(allowedKeysPath), { recursive: true, mode: PRIVATE_DIR_MODE });
   if (created) log.info('created a new host key', { path: hostKeyPath });
   const heartbeatMs = seconds(values.heartbeat, '--heartbeat');
   const server = await startServer({

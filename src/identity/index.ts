@@ -11,6 +11,7 @@ export type { HostKeyResult, WriteIdentityOptions } from './key-files.js';
 export {
   loadIdentity,
   loadOrCreateHostKey,
+  PRIVATE_DIR_MODE,
   PRIVATE_KEY_MODE,
   PUBLIC_KEY_MODE,
   publicKeyPath,

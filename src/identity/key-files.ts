@@ -13,8 +13,10 @@ import { formatPrivateKeyFile, parsePrivateKeyFile } from './private-key-file.js
 import { formatPublicKeyLine } from './public-key.js';
 import { shellQuote } from './shell-quote.js';
 
-/** Mode of private key files and of folders created for them. */
+/** Mode of private key files. */
 export const PRIVATE_KEY_MODE = 0o600;
+/** Mode of folders created for key files (as ssh does for ~/.ssh). */
+export const PRIVATE_DIR_MODE = 0o700;
 /** Mode of .pub files. */
 export const PUBLIC_KEY_MODE = 0o644;
 // A real key file is well under 1 KiB; refuse to read anything huge into memory.
@@ -39,7 +41,10 @@ export function publicKeyPath(path: string): string {
   return `${path}.pub`;
 }
 
-/** Write PATH (0600) and PATH.pub (0644) atomically; throws ERR_KEY_EXISTS unless `force`. */
+/**
+ * Write PATH (0600) and PATH.pub (0644) atomically, creating PATH's folder (0700) when it is missing;
+ * throws ERR_KEY_EXISTS unless `force`.
+ */
 export async function writeIdentityFiles(
   path: string,
   identity: Identity,
@@ -56,6 +61,8 @@ export async function writeIdentityFiles(
       }
     }
   }
+  // A first run has no config folder yet (a fresh HOME, `-f` into a new folder).
+  await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
   // Private half first: a crash in between leaves a usable key whose .pub can be recreated.
   await writeFileAtomic(path, formatPrivateKeyFile(identity), { mode: PRIVATE_KEY_MODE });
   await writeFileAtomic(pubPath, `${formatPublicKeyLine(identity.publicRaw, identity.comment)}\n`, {
@@ -119,7 +126,6 @@ export async function loadOrCreateHostKey(path: string, comment?: string): Promi
   } catch (error) {
     if (!(error instanceof IdentityError) || error.code !== 'ERR_KEY_MISSING') throw error;
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const identity = generateIdentity(comment);
   try {
     await writeIdentityFiles(path, identity);
