@@ -4,19 +4,10 @@
  */
 import type { EventEmitter } from 'node:events';
 
-/** One tunnel as written in the client config file. */
-export interface TunnelConfig {
-  /** Unique name, 1-64 chars of [A-Za-z0-9._-]. */
-  name: string;
-  /** Port to open on the server's public address (1-65535). */
-  remotePort: number;
-  /** Host of the local service the tunnel forwards to. */
-  localHost: string;
-  /** Port of the local service (1-65535). */
-  localPort: number;
-  /** A disabled tunnel stays in the config but is not opened. Defaults to true. */
-  enabled?: boolean;
-}
+import type { TunnelConfig, TunnelEntry } from '../config/client-config.js';
+
+/** One tunnel as written in the config file (input) and after validation (defaults applied). */
+export type { TunnelConfig, TunnelEntry } from '../config/client-config.js';
 
 /** The control channel's state, as a user would describe it. */
 export type ConnectionState =
@@ -37,7 +28,7 @@ export type ConnectionState =
 export type TunnelStatusKind = 'active' | 'opening' | 'error' | 'disabled';
 
 /** One tunnel as the dashboard shows it. */
-export interface TunnelView extends Required<TunnelConfig> {
+export interface TunnelView extends TunnelEntry {
   status: TunnelStatusKind;
   /** Why the tunnel is in 'error' (e.g. "port 80 is not allowed for this key"). */
   error?: string;

@@ -3,13 +3,8 @@
  * startClientFromConfig() does the same from a config file, saving tunnel changes back to it.
  */
 import { existsSync } from 'node:fs';
-import {
-  type ClientConfig,
-  type LoadedClientConfig,
-  loadClientConfig,
-  saveClientConfig,
-  splitHostPort,
-} from '../config/client-config.js';
+import { type ClientConfig, parseTunnel, splitHostPort } from '../config/client-config.js';
+import { type LoadedClientConfig, loadClientConfig, saveClientConfig } from '../config/client-config-file.js';
 import { defaultPaths } from '../config/paths.js';
 import {
   fingerprint,
@@ -178,7 +173,7 @@ export async function startClientFromConfig(
     onTunnelsChanged: (tunnels) => {
       current = {
         ...current,
-        tunnels: tunnels.map((t) => ({ ...t, localHost: t.localHost, enabled: t.enabled ?? true })),
+        tunnels: tunnels.map((t) => parseTunnel(t)),
       };
       const snapshot = current;
       saving = saving

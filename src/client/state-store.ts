@@ -4,7 +4,14 @@
  * so a busy tunnel cannot flood the dashboard.
  */
 import { EventEmitter } from 'node:events';
-import type { ClientEvent, ClientSnapshot, ConnectionState, StateStoreLike, TunnelView } from './api.js';
+import type {
+  ClientEvent,
+  ClientSnapshot,
+  ConnectionState,
+  StateStoreLike,
+  TunnelEntry,
+  TunnelView,
+} from './api.js';
 
 /** Most events kept. */
 export const MAX_EVENTS = 200;
@@ -12,7 +19,7 @@ export const MAX_EVENTS = 200;
 const COUNTER_FLUSH_MS = 250;
 
 /** Counters and status of one tunnel, mutated in place by the proxy. */
-export type TunnelRuntime = Omit<TunnelView, 'name' | 'remotePort' | 'localHost' | 'localPort' | 'enabled'>;
+export type TunnelRuntime = Omit<TunnelView, keyof TunnelEntry>;
 
 /** The client's state. */
 export class StateStore extends EventEmitter implements StateStoreLike {

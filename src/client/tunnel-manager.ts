@@ -139,7 +139,7 @@ export class TunnelManager implements TunnelManagerLike {
         throw new ConfigError(`name "${config.name}" is already used`, 'name');
       if (other.config.remotePort === config.remotePort) {
         throw new ConfigError(
-          `remotePort ${config.remotePort} is already used by "${other.config.name}"`,
+          `public port ${config.remotePort} is already used by "${other.config.name}"`,
           'remotePort',
         );
       }

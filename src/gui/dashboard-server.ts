@@ -16,6 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StateStoreLike, TunnelConfig, TunnelManagerLike } from '../client/api.js';
+import { TUNNEL_FIELDS, type TunnelField } from '../config/client-config.js';
+import { ConfigError } from '../config/config-error.js';
 import type { ApiError, DashboardUpdate, TunnelRates } from './dashboard-types.js';
 
 /** The built web app shipped beside this file (`npm run build` puts it there). */
@@ -95,14 +97,13 @@ const SECURITY_HEADERS = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-const TUNNEL_FIELDS = ['name', 'remotePort', 'localHost', 'localPort', 'enabled'] as const;
-
 /** An error answered to the browser as JSON with a status code. */
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly field?: ApiError['field'],
+    readonly field?: TunnelField,
+    readonly fields?: ApiError['fields'],
   ) {
     super(message);
   }
@@ -268,6 +269,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
       const status = err instanceof HttpError ? err.status : 500;
       const body: ApiError = { error: err instanceof Error ? err.message : String(err) };
       if (err instanceof HttpError && err.field !== undefined) body.field = err.field;
+      if (err instanceof HttpError && err.fields !== undefined) body.fields = err.fields;
       sendJson(res, status, body);
     });
   });
@@ -465,37 +467,18 @@ function pickTunnel(body: Record<string, unknown>): TunnelConfig {
   return out as unknown as TunnelConfig;
 }
 
-/** Runs a TunnelManager call, turning its validation error into a 400 that names the field. */
+const isTunnelField = (f: string): f is TunnelField => (TUNNEL_FIELDS as readonly string[]).includes(f);
+
+/** Runs a TunnelManager call, turning its ConfigError into a 400 that names each wrong field. */
 function callManager(fn: () => void): void {
   try {
     fn();
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new HttpError(400, message, fieldOf(err, message));
+    if (!(err instanceof ConfigError)) throw err;
+    const fields: NonNullable<ApiError['fields']> = {};
+    for (const i of err.issues) if (isTunnelField(i.field)) fields[i.field] ??= i.message;
+    throw new HttpError(400, err.message, isTunnelField(err.field) ? err.field : undefined, fields);
   }
-}
-
-/** Which tunnel field an error is about: an explicit `field`/`path` property, else a name in the message. */
-export function fieldOf(err: unknown, message: string): ApiError['field'] {
-  const known = (s: unknown): ApiError['field'] =>
-    typeof s === 'string' && (TUNNEL_FIELDS as readonly string[]).includes(s)
-      ? (s as ApiError['field'])
-      : undefined;
-  if (typeof err === 'object' && err !== null) {
-    const e = err as { field?: unknown; path?: unknown };
-    const direct = known(e.field);
-    if (direct) return direct;
-    if (typeof e.field === 'string') {
-      const last = known(e.field.split('.').at(-1));
-      if (last) return last;
-    }
-    if (Array.isArray(e.path)) {
-      const last = known(e.path.at(-1));
-      if (last) return last;
-    }
-  }
-  const m = /\b(remotePort|localHost|localPort|enabled|name)\b/.exec(message);
-  return known(m?.[1]);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -2,7 +2,8 @@
  * The JSON shapes the dashboard server and the web app exchange. Type-only, so the web app (built by
  * Vite) and the Node side share one definition.
  */
-import type { ClientSnapshot, TunnelConfig } from '../client/api.js';
+import type { ClientSnapshot } from '../client/api.js';
+import type { TunnelField } from '../config/client-config.js';
 
 /** Bytes per second for one tunnel, oldest first, one sample per `sampleMs`. */
 export interface TunnelRates {
@@ -24,6 +25,8 @@ export interface DashboardUpdate {
 /** Body of every 4xx/5xx answer from the JSON API. */
 export interface ApiError {
   error: string;
-  /** The TunnelConfig field the error is about, when the message names one. */
-  field?: keyof TunnelConfig;
+  /** The tunnel field the error is about, when there is one. */
+  field?: TunnelField;
+  /** Every wrong tunnel field with its message (a form shows each beside its input). */
+  fields?: Partial<Record<TunnelField, string>>;
 }

@@ -99,7 +99,7 @@ test('a bad config file is rejected before anything starts, each wrong field nam
   );
   const r = await mtt(['client', '--config', cfg], { MTT_CONFIG_DIR: dir });
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /server: server must be "host:port"/);
+  assert.match(r.stderr, /server: server address must be "host:port"/);
   assert.match(r.stderr, /tunnels\[0\]\.name: name must be/);
   assert.match(r.stderr, /tunnels\[0\]\.remotePort/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);

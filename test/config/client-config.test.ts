@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadClientConfig, parseClientConfig, splitHostPort } from '../../src/config/client-config.js';
+import {
+  CLIENT_DEFAULTS,
+  parseClientConfig,
+  parseTunnel,
+  splitHostPort,
+  TUNNEL_DEFAULTS,
+} from '../../src/config/client-config.js';
+import { loadClientConfig } from '../../src/config/client-config-file.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { clientConfigJsonSchema } from '../../src/config/json-schema.js';
 
@@ -14,9 +21,63 @@ test('a valid config gets its defaults', () => {
     server: 'vps.example.com:9000',
     tunnels: [{ name: 'web', remotePort: 8080, localPort: 3000 }],
   });
-  assert.equal(cfg.heartbeatSeconds, 30);
-  assert.equal(cfg.tunnels[0]!.localHost, '127.0.0.1');
-  assert.equal(cfg.tunnels[0]!.enabled, true);
+  assert.equal(cfg.heartbeatSeconds, CLIENT_DEFAULTS.heartbeatSeconds);
+  assert.equal(cfg.dataChannelPool, CLIENT_DEFAULTS.dataChannelPool);
+  assert.deepEqual(cfg.tunnels[0], { name: 'web', remotePort: 8080, localPort: 3000, ...TUNNEL_DEFAULTS });
+});
+
+test('the new tunnel fields are validated from the start', () => {
+  const t = parseTunnel({
+    name: 'x',
+    remotePort: 1,
+    localPort: 2,
+    compress: false,
+    proxyProtocol: 'v1',
+    permitFrom: ['192.0.2.0/24', '2001:db8::/32', '198.51.100.7'],
+    maxConnections: 5,
+    rateLimit: '100Mbit/s',
+  });
+  assert.equal(t.compress, false);
+  assert.deepEqual(t.permitFrom, ['192.0.2.0/24', '2001:db8::/32', '198.51.100.7']);
+  const bad: [Record<string, unknown>, string, RegExp][] = [
+    [{ proxyProtocol: 'v3' }, 'proxyProtocol', /"v1" or "v2"/],
+    [{ permitFrom: [] }, 'permitFrom', /at least one address; leave the field out/],
+    [{ permitFrom: Array.from({ length: 33 }, (_, i) => `10.0.0.${i}`) }, 'permitFrom', /at most 32/],
+    [{ permitFrom: ['10.0.0.0/33'] }, 'permitFrom', /prefix length must be from 0 to 32/],
+    [{ maxConnections: -1 }, 'maxConnections', /at least 1/],
+    [{ rateLimit: '0B/s' }, 'rateLimit', /less than 1 byte/],
+    [{ rateLimit: '5GiB/s' }, 'rateLimit', /more than the most/],
+    [{ compress: 'yes' }, 'compress', /true or false/],
+  ];
+  for (const [patch, field, re] of bad) {
+    assert.throws(
+      () => parseTunnel({ name: 'x', remotePort: 1, localPort: 2, ...patch }),
+      (e: unknown) => e instanceof ConfigError && e.field === field && re.test(e.message),
+      JSON.stringify(patch),
+    );
+  }
+});
+
+test('a ConfigError carries its field and every issue, so nothing guesses from the text', () => {
+  try {
+    parseTunnel({ name: '', remotePort: 'x', localHost: 'a b', localPort: 70000 });
+    assert.fail('expected a ConfigError');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.field, 'name');
+    assert.deepEqual(
+      err.issues.map((i) => i.field),
+      ['name', 'remotePort', 'localHost', 'localPort'],
+    );
+    assert.equal(err.issues[1]!.message, 'public port must be a number from 1 to 65535');
+  }
+  try {
+    parseClientConfig({ server: 'h:1', tunnels: [{ name: 'a', remotePort: 1, localPort: 0 }] });
+    assert.fail('expected a ConfigError');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.field, 'tunnels[0].localPort');
+  }
 });
 
 test('every wrong field is named, with its fix', () => {
@@ -39,12 +100,12 @@ test('every wrong field is named, with its fix', () => {
     assert.ok(err instanceof ConfigError);
     const msg = err.message;
     assert.match(msg, /^c\.json is not valid:/);
-    assert.match(msg, /server: server must be "host:port"/);
-    assert.match(msg, /serverKey: serverKey must be the server's public key line/);
-    assert.match(msg, /heartbeatSeconds: heartbeatSeconds must be a number/);
+    assert.match(msg, /server: server address must be "host:port"/);
+    assert.match(msg, /serverKey: server key must be the server's public key line/);
+    assert.match(msg, /heartbeatSeconds: heartbeat interval must be a number of seconds/);
     assert.match(msg, /unknown field "colour"; remove it/);
-    assert.match(msg, /tunnels\[0\]\.remotePort: remotePort must be from 1 to 65535/);
-    assert.match(msg, /tunnels\[1\]\.localPort: localPort must be a number/);
+    assert.match(msg, /tunnels\[0\]\.remotePort: public port must be from 1 to 65535/);
+    assert.match(msg, /tunnels\[1\]\.localPort: local port must be a number/);
   }
 });
 
@@ -60,7 +121,7 @@ test('two tunnels with one name or one remotePort are refused', () => {
       }),
     (e: Error) =>
       /tunnels\[1\]\.name: name "web" is used twice/.test(e.message) &&
-      /tunnels\[1\]\.remotePort: remotePort 8080 is used by two tunnels/.test(e.message),
+      /tunnels\[1\]\.remotePort: public port 8080 is already used by "web"/.test(e.message),
   );
 });
 

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { ConfigError } from '../../src/config/config-error.js';
 import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
 import { dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
 
@@ -184,7 +185,7 @@ test('tunnels added, disabled and removed at run time apply live', async (t) => 
   );
   assert.throws(
     () => client.tunnels.add({ name: 'bad', remotePort: 70000, localHost: '127.0.0.1', localPort: 1 }),
-    /remotePort/,
+    (e: unknown) => e instanceof ConfigError && e.field === 'remotePort' && /public port/.test(e.message),
   );
   client.tunnels.remove('live');
   assert.equal(client.state.snapshot().tunnels.length, 0);

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadClientConfig } from '../../src/config/client-config.js';
+import { loadClientConfig } from '../../src/config/client-config-file.js';
 import { guiCommand } from '../../src/gui/command.js';
 import { createLogger } from '../../src/util/logger.js';
 import { launchBrowser } from './browser.js';
@@ -174,7 +174,14 @@ test('the dashboard drives a real client: login, add, traffic, validation, disab
   await t.test('the config file on disk is updated and still valid', async () => {
     const loaded = await loadClientConfig(setup.configPath);
     assert.deepEqual(loaded.config.tunnels, [
-      { name: 'web', remotePort, localHost: '127.0.0.1', localPort: setup.service.port, enabled: true },
+      {
+        name: 'web',
+        remotePort,
+        localHost: '127.0.0.1',
+        localPort: setup.service.port,
+        enabled: true,
+        compress: true,
+      },
     ]);
     assert.equal(loaded.config.server, `127.0.0.1:${setup.server.address.port}`);
   });

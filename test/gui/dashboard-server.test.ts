@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type Dashboard, fieldOf, startDashboard } from '../../src/gui/dashboard-server.js';
+import { TunnelManager } from '../../src/client/tunnel-manager.js';
+import { type Dashboard, startDashboard } from '../../src/gui/dashboard-server.js';
 import type { DashboardUpdate } from '../../src/gui/dashboard-types.js';
 import { FakeClient } from './fake-client.js';
 import { rawRequest, SseReader } from './http-helpers.js';
@@ -174,6 +175,7 @@ describe('dashboard server: token, Host and origin checks', () => {
     });
     assert.equal(bad.status, 400);
     assert.equal(JSON.parse(bad.body).field, 'remotePort');
+    assert.match(JSON.parse(bad.body).error, /^public port must be from 1 to 65535$/);
 
     const upd = await rawRequest(dash.port, {
       method: 'PUT',
@@ -256,11 +258,41 @@ describe('dashboard server: token, Host and origin checks', () => {
   });
 });
 
-test('fieldOf finds the field from a property, a path or the message', () => {
-  assert.equal(fieldOf({ field: 'tunnels.0.localPort' }, 'x'), 'localPort');
-  assert.equal(fieldOf({ path: ['tunnels', 1, 'remotePort'] }, 'x'), 'remotePort');
-  assert.equal(fieldOf(new Error('localHost must not be empty'), 'localHost must not be empty'), 'localHost');
-  assert.equal(fieldOf(new Error('server busy'), 'server busy'), undefined);
+test("the client's TunnelManager errors reach the form with every wrong field named, as a user knows it", async () => {
+  // The real TunnelManager (not the fake): its ConfigError carries its fields; nothing parses text.
+  const manager = new TunnelManager([{ name: 'web', remotePort: 8080, localPort: 3000 }]);
+  const fake = new FakeClient();
+  const dash = await startDashboard({ state: fake, tunnels: manager, token: 'k'.repeat(43) });
+  try {
+    const post = (body: unknown) =>
+      rawRequest(dash.port, {
+        method: 'POST',
+        path: '/api/tunnels',
+        headers: {
+          Cookie: `${dash.cookieName}=${'k'.repeat(43)}`,
+          'Content-Type': 'application/json',
+          'Sec-Fetch-Site': 'same-origin',
+        },
+        body: JSON.stringify(body),
+      });
+    const many = await post({ name: 'a b', remotePort: 0, localHost: '999.999.1.1', localPort: 22 });
+    assert.equal(many.status, 400);
+    const m = JSON.parse(many.body) as { field: string; fields: Record<string, string> };
+    assert.equal(m.field, 'name');
+    assert.deepEqual(Object.keys(m.fields).sort(), ['localHost', 'name', 'remotePort']);
+    assert.match(m.fields.localHost!, /^local host "999\.999\.1\.1" is not an IPv4 address/);
+    assert.match(m.fields.remotePort!, /^public port must be from 1 to 65535$/);
+    for (const text of Object.values(m.fields)) assert.doesNotMatch(text, /remotePort|localHost|localPort/);
+    const dup = await post({ name: 'web2', remotePort: 8080, localPort: 3001 });
+    assert.equal(dup.status, 400);
+    assert.deepEqual(JSON.parse(dup.body).fields, {
+      remotePort: 'public port 8080 is already used by "web"',
+    });
+    const extra = await post({ name: 'web3', remotePort: 8081, localPort: 3001, rateLimit: '10 parsecs' });
+    assert.equal(JSON.parse(extra.body).field, 'rateLimit');
+  } finally {
+    await dash.close();
+  }
 });
 
 test('closing the dashboard ends open event streams and frees the port', async () => {

@@ -1,7 +1,7 @@
 /**
  * An in-memory stand-in for the client's StateStore + TunnelManager, for tests that need exact control
- * of the state (reconnect countdowns, rejections, byte counters). It validates like the real one: a bad
- * field throws an Error whose message names the field.
+ * of the state (reconnect countdowns, rejections, byte counters). It validates with the real tunnel
+ * schema: a bad field throws the same ConfigError (with its field) as the client.
  */
 import { EventEmitter } from 'node:events';
 import type {
@@ -12,6 +12,8 @@ import type {
   TunnelManagerLike,
   TunnelView,
 } from '../../src/client/api.js';
+import { parseTunnel, TUNNEL_FIELDS } from '../../src/config/client-config.js';
+import { ConfigError } from '../../src/config/config-error.js';
 
 export class FakeClient extends EventEmitter implements StateStoreLike, TunnelManagerLike {
   connection: ConnectionState = {
@@ -39,40 +41,39 @@ export class FakeClient extends EventEmitter implements StateStoreLike, TunnelMa
   }
 
   list(): TunnelConfig[] {
-    return [...this.views.values()].map(({ name, remotePort, localHost, localPort, enabled }) => ({
-      name,
-      remotePort,
-      localHost,
-      localPort,
-      enabled,
-    }));
+    return [...this.views.values()].map((v) => {
+      const out: Record<string, unknown> = {};
+      for (const f of TUNNEL_FIELDS) if (v[f] !== undefined) out[f] = v[f];
+      return out as TunnelConfig;
+    });
   }
 
   add(t: TunnelConfig): void {
-    check(t);
-    if (this.views.has(t.name)) throw new Error(`name: a tunnel called ${t.name} already exists`);
-    this.views.set(t.name, this.#view(t));
-    this.#changed(`add ${t.name}`);
+    const entry = parseTunnel(t);
+    if (this.views.has(entry.name))
+      throw new ConfigError(`a tunnel called "${entry.name}" already exists`, 'name');
+    this.views.set(entry.name, this.#view(t));
+    this.#changed(`add ${entry.name}`);
   }
 
   update(name: string, t: TunnelConfig): void {
-    check(t);
-    if (!this.views.has(name)) throw new Error(`name: no tunnel called ${name}`);
-    if (t.name !== name && this.views.has(t.name))
-      throw new Error(`name: a tunnel called ${t.name} already exists`);
+    const entry = parseTunnel(t);
+    if (!this.views.has(name)) throw new ConfigError(`no tunnel named "${name}"`, 'name');
+    if (entry.name !== name && this.views.has(entry.name))
+      throw new ConfigError(`a tunnel called "${entry.name}" already exists`, 'name');
     this.views.delete(name);
-    this.views.set(t.name, this.#view(t));
+    this.views.set(entry.name, this.#view(t));
     this.#changed(`update ${name}`);
   }
 
   remove(name: string): void {
-    if (!this.views.delete(name)) throw new Error(`name: no tunnel called ${name}`);
+    if (!this.views.delete(name)) throw new ConfigError(`no tunnel named "${name}"`, 'name');
     this.#changed(`remove ${name}`);
   }
 
   setEnabled(name: string, enabled: boolean): void {
     const v = this.views.get(name);
-    if (!v) throw new Error(`name: no tunnel called ${name}`);
+    if (!v) throw new ConfigError(`no tunnel named "${name}"`, 'name');
     v.enabled = enabled;
     v.status = enabled ? 'active' : 'disabled';
     this.#changed(`${enabled ? 'enable' : 'disable'} ${name}`);
@@ -92,14 +93,10 @@ export class FakeClient extends EventEmitter implements StateStoreLike, TunnelMa
   }
 
   #view(t: TunnelConfig): TunnelView {
-    const enabled = t.enabled ?? true;
+    const entry = parseTunnel(t);
     return {
-      name: t.name,
-      remotePort: t.remotePort,
-      localHost: t.localHost,
-      localPort: t.localPort,
-      enabled,
-      status: enabled ? 'active' : 'disabled',
+      ...entry,
+      status: entry.enabled ? 'active' : 'disabled',
       publicAddress: `tunnel.example.net:${t.remotePort}`,
       activeConnections: 0,
       totalConnections: 0,
@@ -114,17 +111,4 @@ export class FakeClient extends EventEmitter implements StateStoreLike, TunnelMa
     this.events.push({ at: Date.now(), level: 'info', message: what });
     this.emit('change');
   }
-}
-
-function check(t: TunnelConfig): void {
-  if (typeof t.name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(t.name)) {
-    throw new Error('name must be 1-64 characters of A-Z a-z 0-9 . _ -');
-  }
-  for (const f of ['remotePort', 'localPort'] as const) {
-    const v = t[f];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
-      throw new Error(`${f} must be an integer from 1 to 65535`);
-    }
-  }
-  if (typeof t.localHost !== 'string' || t.localHost === '') throw new Error('localHost must not be empty');
 }

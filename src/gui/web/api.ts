@@ -1,7 +1,7 @@
 /** The web app's side of the dashboard API: the pushed state stream and the tunnel calls. */
 import { useEffect, useState } from 'preact/hooks';
+import type { TunnelConfig } from '../../config/client-config.js';
 import type { ApiError, DashboardUpdate } from '../dashboard-types.js';
-import type { TunnelInput } from '../tunnel-validation.js';
 
 /** How the page's own link to the dashboard server is doing. */
 export type LinkState = 'connecting' | 'open' | 'lost' | 'closed';
@@ -38,6 +38,7 @@ export class ApiFailure extends Error {
     readonly status: number,
     message: string,
     readonly field?: ApiError['field'],
+    readonly fields?: ApiError['fields'],
   ) {
     super(message);
   }
@@ -62,15 +63,15 @@ async function send(method: string, path: string, body?: unknown): Promise<void>
   } catch {
     // not JSON: keep the status line
   }
-  throw new ApiFailure(res.status, err.error, err.field);
+  throw new ApiFailure(res.status, err.error, err.field, err.fields);
 }
 
 const tunnelPath = (name: string) => `/api/tunnels/${encodeURIComponent(name)}`;
 
 /** The calls the page makes; each rejects with an ApiFailure. */
 export const api = {
-  addTunnel: (t: TunnelInput) => send('POST', '/api/tunnels', t),
-  updateTunnel: (name: string, t: TunnelInput) => send('PUT', tunnelPath(name), t),
+  addTunnel: (t: TunnelConfig) => send('POST', '/api/tunnels', t),
+  updateTunnel: (name: string, t: TunnelConfig) => send('PUT', tunnelPath(name), t),
   removeTunnel: (name: string) => send('DELETE', tunnelPath(name)),
   setEnabled: (name: string, enabled: boolean) => send('PUT', `${tunnelPath(name)}/enabled`, { enabled }),
 };

@@ -1,6 +1,7 @@
 /** The dashboard page: connection banner, tunnel cards, identity and events views. */
 import { useState } from 'preact/hooks';
 import type { ClientSnapshot, ConnectionState, TunnelView } from '../../client/api.js';
+import { formatHostPort } from '../../config/host-port.js';
 import type { DashboardUpdate, TunnelRates } from '../dashboard-types.js';
 import { ApiFailure, api, type LinkState, useDashboardFeed } from './api.js';
 import { formatBytes, formatDuration, formatRate, formatTime } from './format.js';
@@ -208,9 +209,7 @@ function TunnelCard(p: { tunnel: TunnelView; rates: TunnelRates; onEdit: () => v
         </dd>
         <dt>Local</dt>
         <dd>
-          <code data-field="local">
-            {t.localHost}:{t.localPort}
-          </code>
+          <code data-field="local">{formatHostPort(t.localHost, t.localPort)}</code>
         </dd>
       </dl>
       {t.status === 'error' && (

@@ -1,11 +1,12 @@
 /** The add/edit tunnel dialog: every field checked here first, then by the client's TunnelManager. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { TunnelView } from '../../client/api.js';
+import type { TunnelConfig, TunnelView } from '../../client/api.js';
 import {
+  draftOf,
   draftToInput,
+  emptyDraft,
   type FieldErrors,
   type TunnelDraft,
-  type TunnelInput,
   validateTunnelDraft,
 } from '../tunnel-validation.js';
 import { ApiFailure } from './api.js';
@@ -15,35 +16,50 @@ interface Props {
   editing: TunnelView | undefined;
   /** Names already in use (the edited one excluded). */
   takenNames: string[];
-  onSubmit: (input: TunnelInput) => Promise<void>;
+  /** The public ports the server lets this client open, when it said. */
+  allowedPorts?: { low: number; high: number }[];
+  onSubmit: (input: TunnelConfig) => Promise<void>;
   onClose: () => void;
 }
 
-const FIELDS: {
-  key: Exclude<keyof TunnelDraft, 'enabled'>;
+type TextField = 'name' | 'remotePort' | 'localHost' | 'localPort' | 'maxConnections' | 'rateLimit';
+
+interface FieldSpec {
+  key: TextField;
   label: string;
   placeholder: string;
   numeric: boolean;
-}[] = [
+  hint?: string;
+}
+
+const FIELDS: FieldSpec[] = [
   { key: 'name', label: 'Name', placeholder: 'web', numeric: false },
   { key: 'remotePort', label: 'Public port (on the server)', placeholder: '8080', numeric: true },
   { key: 'localHost', label: 'Local host', placeholder: '127.0.0.1', numeric: false },
   { key: 'localPort', label: 'Local port', placeholder: '3000', numeric: true },
 ];
 
-function draftOf(t: TunnelView | undefined): TunnelDraft {
-  if (!t) return { name: '', remotePort: '', localHost: '127.0.0.1', localPort: '', enabled: true };
-  return {
-    name: t.name,
-    remotePort: String(t.remotePort),
-    localHost: t.localHost,
-    localPort: String(t.localPort),
-    enabled: t.enabled,
-  };
-}
+const LIMIT_FIELDS: FieldSpec[] = [
+  {
+    key: 'maxConnections',
+    label: 'Connection limit',
+    placeholder: 'no limit',
+    numeric: true,
+    hint: 'Most connections open at once.',
+  },
+  {
+    key: 'rateLimit',
+    label: 'Rate limit',
+    placeholder: 'no limit',
+    numeric: false,
+    hint: 'Each way, e.g. 10MB/s, 512KiB/s or 100Mbit/s.',
+  },
+];
 
-export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
-  const [draft, setDraft] = useState<TunnelDraft>(() => draftOf(editing));
+export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClose }: Props) {
+  const [draft, setDraft] = useState<TunnelDraft>(() => (editing ? draftOf(editing) : emptyDraft()));
+  const check = (d: TunnelDraft) =>
+    validateTunnelDraft(d, { takenNames, ...(allowedPorts ? { allowedPorts } : {}) });
   const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
@@ -58,22 +74,22 @@ export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
     const next = { ...draft, [key]: value };
     setDraft(next);
     // Once a field shows an error, re-check it as the user types so the message clears promptly.
-    if (errors[key] !== undefined) {
-      const fresh = validateTunnelDraft(next, takenNames);
-      setErrors({ ...errors, [key]: fresh[key] });
+    if (errors[key as keyof FieldErrors] !== undefined) {
+      const fresh = check(next);
+      setErrors({ ...errors, [key]: fresh[key as keyof FieldErrors] });
     }
   };
 
-  const blur = (key: keyof TunnelDraft) => {
-    if ((draft[key] as string) === '') return;
-    const fresh = validateTunnelDraft(draft, takenNames);
+  const blur = (key: TextField | 'permitFrom') => {
+    if (draft[key] === '') return;
+    const fresh = check(draft);
     setErrors({ ...errors, [key]: fresh[key] });
   };
 
   const submit = async (ev: Event) => {
     ev.preventDefault();
     setFormError(undefined);
-    const found = validateTunnelDraft(draft, takenNames);
+    const found = check(draft);
     setErrors(found);
     if (Object.values(found).some((e) => e !== undefined)) return;
     setBusy(true);
@@ -82,7 +98,7 @@ export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
       onClose();
     } catch (err) {
       if (err instanceof ApiFailure && err.field !== undefined && err.field !== 'enabled') {
-        setErrors({ [err.field]: err.message });
+        setErrors(err.fields ?? { [err.field]: err.message });
       } else {
         setFormError(err instanceof Error ? err.message : String(err));
       }
@@ -98,32 +114,9 @@ export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
         <p class="muted">
           Connections to the public port on the server are forwarded to the local host and port.
         </p>
-        {FIELDS.map((f) => {
-          const err = errors[f.key];
-          return (
-            <div class={`field${err ? ' has-error' : ''}`} key={f.key}>
-              <label for={`f-${f.key}`}>{f.label}</label>
-              <input
-                id={`f-${f.key}`}
-                name={f.key}
-                value={draft[f.key]}
-                placeholder={f.placeholder}
-                inputMode={f.numeric ? 'numeric' : 'text'}
-                autoComplete="off"
-                spellcheck={false}
-                aria-invalid={err ? 'true' : 'false'}
-                aria-describedby={err ? `f-${f.key}-error` : undefined}
-                onInput={(e) => set(f.key, (e.currentTarget as HTMLInputElement).value)}
-                onBlur={() => blur(f.key)}
-              />
-              {err && (
-                <p class="field-error" id={`f-${f.key}-error`} data-field={f.key}>
-                  {err}
-                </p>
-              )}
-            </div>
-          );
-        })}
+        {FIELDS.map((f) => (
+          <TextInput key={f.key} spec={f} draft={draft} errors={errors} set={set} blur={blur} />
+        ))}
         <label class="check">
           <input
             type="checkbox"
@@ -133,6 +126,62 @@ export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
           />
           Enabled
         </label>
+        <details class="more" open={hasAdvanced(editing)}>
+          <summary>More options</summary>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="compress"
+              checked={draft.compress}
+              onChange={(e) => set('compress', (e.currentTarget as HTMLInputElement).checked)}
+            />
+            Compress traffic (turn off when secrets and visitor-chosen bytes share a connection)
+          </label>
+          <div class={`field${errors.proxyProtocol ? ' has-error' : ''}`}>
+            <label for="f-proxyProtocol">PROXY protocol header</label>
+            <select
+              id="f-proxyProtocol"
+              name="proxyProtocol"
+              value={draft.proxyProtocol}
+              onChange={(e) =>
+                set(
+                  'proxyProtocol',
+                  (e.currentTarget as HTMLSelectElement).value as TunnelDraft['proxyProtocol'],
+                )
+              }
+            >
+              <option value="">None</option>
+              <option value="v1">v1 (text)</option>
+              <option value="v2">v2 (binary)</option>
+            </select>
+          </div>
+          <div class={`field${errors.permitFrom ? ' has-error' : ''}`}>
+            <label for="f-permitFrom">Allowed visitors</label>
+            <textarea
+              id="f-permitFrom"
+              name="permitFrom"
+              rows={2}
+              value={draft.permitFrom}
+              placeholder="anyone the server allows"
+              spellcheck={false}
+              aria-invalid={errors.permitFrom ? 'true' : 'false'}
+              aria-describedby={errors.permitFrom ? 'f-permitFrom-error' : 'f-permitFrom-hint'}
+              onInput={(e) => set('permitFrom', (e.currentTarget as HTMLTextAreaElement).value)}
+              onBlur={() => blur('permitFrom')}
+            />
+            <p class="field-hint" id="f-permitFrom-hint">
+              Addresses or CIDR blocks, e.g. 203.0.113.0/24, 2001:db8::/32.
+            </p>
+            {errors.permitFrom && (
+              <p class="field-error" id="f-permitFrom-error" data-field="permitFrom">
+                {errors.permitFrom}
+              </p>
+            )}
+          </div>
+          {LIMIT_FIELDS.map((f) => (
+            <TextInput key={f.key} spec={f} draft={draft} errors={errors} set={set} blur={blur} />
+          ))}
+        </details>
         {formError && (
           <p class="form-error" role="alert">
             {formError}
@@ -148,5 +197,57 @@ export function TunnelForm({ editing, takenNames, onSubmit, onClose }: Props) {
         </div>
       </form>
     </dialog>
+  );
+}
+
+/** Open the extra options when the tunnel already uses one. */
+function hasAdvanced(t: TunnelView | undefined): boolean {
+  return (
+    t !== undefined &&
+    (!t.compress ||
+      t.proxyProtocol !== undefined ||
+      t.permitFrom !== undefined ||
+      t.maxConnections !== undefined ||
+      t.rateLimit !== undefined)
+  );
+}
+
+function TextInput(p: {
+  spec: FieldSpec;
+  draft: TunnelDraft;
+  errors: FieldErrors;
+  set: (key: keyof TunnelDraft, value: string) => void;
+  blur: (key: TextField) => void;
+}) {
+  const f = p.spec;
+  const err = p.errors[f.key];
+  const describedBy = err ? `f-${f.key}-error` : f.hint ? `f-${f.key}-hint` : undefined;
+  return (
+    <div class={`field${err ? ' has-error' : ''}`}>
+      <label for={`f-${f.key}`}>{f.label}</label>
+      <input
+        id={`f-${f.key}`}
+        name={f.key}
+        value={p.draft[f.key]}
+        placeholder={f.placeholder}
+        inputMode={f.numeric ? 'numeric' : 'text'}
+        autoComplete="off"
+        spellcheck={false}
+        aria-invalid={err ? 'true' : 'false'}
+        aria-describedby={describedBy}
+        onInput={(e) => p.set(f.key, (e.currentTarget as HTMLInputElement).value)}
+        onBlur={() => p.blur(f.key)}
+      />
+      {f.hint && (
+        <p class="field-hint" id={`f-${f.key}-hint`}>
+          {f.hint}
+        </p>
+      )}
+      {err && (
+        <p class="field-error" id={`f-${f.key}-error`} data-field={f.key}>
+          {err}
+        </p>
+      )}
+    </div>
   );
 }
