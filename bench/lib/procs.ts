@@ -3,7 +3,7 @@
  * timeout, and everything still running is killed on Ctrl-C, on an error and at exit.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 
 /** Thrown when a bounded wait runs out. */
 export class TimeoutError extends Error {
@@ -50,6 +50,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Raise RLIMIT_NOFILE to this (soft and hard) in a wrapping shell before exec; root can exceed the hard limit. */
   nofile?: number;
+  /** Run inside this network namespace (`ip netns exec NAME`, which execs in place: the pid stays). */
+  netns?: string;
   /** Keep a pipe to the child's stdin (helpers exit when it closes). Default: ignore. */
   stdin?: boolean;
   /** Append stdout and stderr here. */
@@ -59,6 +61,9 @@ export interface SpawnOptions {
 }
 
 const MAX_LINES = 4000;
+
+/** iproute2's `ip`, for children spawned inside a network namespace. */
+const IP = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'].find((f) => existsSync(f)) ?? 'ip';
 
 /** A spawned child in its own process group, with its output kept and searchable line by line. */
 export class Proc {
@@ -89,6 +94,10 @@ export class Proc {
       const script = `ulimit -n ${opts.nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
       file = '/bin/sh';
       argv = ['-c', script, 'sh', cmd, ...args];
+    }
+    if (opts.netns) {
+      argv = ['netns', 'exec', opts.netns, file, ...argv];
+      file = IP;
     }
     this.#child = spawn(file, argv, {
       env: opts.env ?? process.env,
@@ -174,6 +183,11 @@ export class Proc {
   /** Writes to the child's stdin (if it was kept). */
   send(text: string): void {
     this.#child.stdin?.write(text);
+  }
+
+  /** Closes the child's stdin (end of input). */
+  closeStdin(): void {
+    this.#child.stdin?.end();
   }
 
   /** Waits for a stdout line (seen before or after the call) that passes `test`. */
