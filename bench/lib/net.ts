@@ -5,20 +5,29 @@ import { errorMessage, sleep, TimeoutError } from './procs.js';
 /** The only address the bench ever connects to or listens on. */
 export const LOOPBACK = '127.0.0.1';
 
-/** A free TCP port on loopback (listen on 0, close), optionally inside [lo, hi]. */
-export async function freePort(range?: [number, number]): Promise<number> {
+/**
+ * Ports the bench listens on when no range is given: below the ephemeral range (32768-60999 here),
+ * so a port found free is not taken as the source port of some outgoing connection before the
+ * service binds it (other test runs on the machine open many connections).
+ */
+export const BENCH_PORTS: [number, number] = [20000, 32000];
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, LOOPBACK, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A free TCP port on loopback, picked at random inside [lo, hi] (default {@link BENCH_PORTS}). */
+export async function freePort(range: [number, number] = BENCH_PORTS): Promise<number> {
+  const [lo, hi] = range;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, LOOPBACK, () => {
-        const addr = srv.address();
-        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-      });
-    });
-    if (port > 0 && (!range || (port >= range[0] && port <= range[1]))) return port;
+    const port = lo + Math.floor(Math.random() * (hi - lo + 1));
+    if (await canBind(port)) return port;
   }
-  throw new Error(`no free port found${range ? ` in ${range[0]}-${range[1]}` : ''}`);
+  throw new Error(`no free port found in ${lo}-${hi}`);
 }
 
 /** One attempt to check that a service answers through `port`; rejects when it does not. */

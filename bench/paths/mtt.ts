@@ -56,7 +56,7 @@ export const mttPath: BenchPath = {
     const hostPub = readFileSync(`${keys}/host_key.pub`, 'utf8').trim();
 
     const serverPort = await freePort();
-    const remotePort = await freePort(MTT_ALLOWED_PORTS);
+    const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
     const config = {
       server: `${LOOPBACK}:${serverPort}`,
       serverKey: hostPub,

@@ -15,6 +15,7 @@ const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 interface Cell {
   status: string;
   reason?: string;
+  errors?: string[];
 }
 interface Results {
   paths: Array<{ name: string }>;
@@ -44,7 +45,7 @@ test('the benchmark quick mode measures every path and workload', { timeout: 280
   for (const f of results.figures) {
     for (const [path, cell] of Object.entries(f.results)) {
       if (cell.status !== 'ok' && cell.status !== 'n/a')
-        notOk.push(`${f.id}/${path}: ${cell.status} ${cell.reason ?? ''}`);
+        notOk.push(`${f.id}/${path}: ${cell.status} ${cell.reason ?? cell.errors?.join('; ') ?? ''}`);
     }
   }
   assert.deepEqual(notOk, [], 'every cell was measured');
