@@ -3,8 +3,8 @@
  * startClientFromConfig() does the same from a config file, saving tunnel changes back to it.
  */
 import { existsSync } from 'node:fs';
-import { type ClientConfig, parseTunnel, splitHostPort } from '../config/client-config.js';
-import { type LoadedClientConfig, loadClientConfig, saveClientConfig } from '../config/client-config-file.js';
+import { splitHostPort } from '../config/client-config.js';
+import type { LoadedClientConfig } from '../config/client-config-file.js';
 import { defaultPaths } from '../config/paths.js';
 import {
   fingerprint,
@@ -16,6 +16,7 @@ import {
 } from '../identity/index.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { ClientSnapshot, TunnelConfig } from './api.js';
+import { ConfigSync, type LiveSettingsPatch } from './config-sync.js';
 import { ControlClient } from './control-client.js';
 import { StateStore } from './state-store.js';
 import { TunnelManager } from './tunnel-manager.js';
@@ -146,18 +147,21 @@ export async function loadClientIdentity(
   return { identity, path, created: true };
 }
 
-/** Starts a client from a config file; tunnel changes are saved back to it atomically. */
+/**
+ * Starts a client from a config file and keeps the two in step (see ConfigSync): edits of the file
+ * apply live, and changes made at run time (dashboard, tray) are saved back, only the fields that
+ * changed, never over a newer file.
+ */
 export async function startClientFromConfig(
   configPath: string,
   opts: ClientFromConfigOptions = {},
-): Promise<MttClient & { config: LoadedClientConfig; identityPath: string }> {
+): Promise<MttClient & { config: LoadedClientConfig; identityPath: string; sync: ConfigSync }> {
   const log = opts.log ?? silentLogger;
-  const loaded = await loadClientConfig(configPath);
+  const sync = await ConfigSync.open(configPath, { log });
+  const loaded = sync.current;
   const { identity, path: identityPath } = await loadClientIdentity(loaded, log);
   const cfg = loaded.config;
   const { host, port } = splitHostPort(cfg.server);
-  let current: ClientConfig = cfg;
-  let saving = Promise.resolve();
   const client = startClient({
     host,
     port,
@@ -170,21 +174,22 @@ export async function startClientFromConfig(
     reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
     dataChannelPool: cfg.dataChannelPool,
     exitOnFailure: opts.exitOnFailure ?? false,
-    onTunnelsChanged: (tunnels) => {
-      current = {
-        ...current,
-        tunnels: tunnels.map((t) => parseTunnel(t)),
-      };
-      const snapshot = current;
-      saving = saving
-        .then(() => saveClientConfig(loaded.path, snapshot))
-        .catch((err: Error) => {
-          log.error('could not save the config file', { path: loaded.path, error: err });
-          client.state.event('error', `could not save ${loaded.path}: ${err.message}`);
-        });
-    },
+    onTunnelsChanged: (tunnels) => sync.tunnelsChanged(tunnels),
     log,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return { ...client, config: loaded, identityPath };
+  // Settings apply live once the client can take them (MttClient.updateSettings); until then the
+  // sync says they apply at the next start.
+  const live = (client as { updateSettings?: (patch: LiveSettingsPatch) => unknown }).updateSettings;
+  sync.attach({
+    tunnels: client.tunnels,
+    ...(live ? { updateSettings: (patch: LiveSettingsPatch) => live.call(client, patch) } : {}),
+    event: (level, message, tunnel) => client.state.event(level, message, tunnel),
+  });
+  void client.closed.finally(() => sync.close()).catch(() => {});
+  const close = async () => {
+    await client.close();
+    await sync.close();
+  };
+  return { ...client, close, config: loaded, identityPath, sync };
 }
