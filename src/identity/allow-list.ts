@@ -5,6 +5,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { escapeControls, hasControls } from '../util/escape.js';
 import { IdentityError } from './identity-error.js';
 import type { PortRange } from './port-range.js';
 import { ANY_PORT, parsePortRanges } from './port-range.js';
@@ -110,6 +111,14 @@ export async function appendToAllowList(path: string, publicKeyLine: string): Pr
   const line = lines[0];
   const result = parseAllowListLine(line);
   if (!result.ok) throw new IdentityError('ERR_KEY_FORMAT', `the key to add: ${describe(result)}`);
+  if (hasControls(result.entry.comment)) {
+    // The comment is shown by mtt allow --list, in logs and on terminals: keep control bytes out of the file.
+    throw new IdentityError(
+      'ERR_KEY_FORMAT',
+      `the key's comment "${escapeControls(result.entry.comment)}" contains control characters; ` +
+        'edit the comment in the .pub file (or give the key line with a plain-text comment)',
+    );
+  }
 
   let old = '';
   let mode = 0o600;

@@ -1,7 +1,10 @@
 /**
  * A small structured logger: JSON lines (one object per line) when the output is not a terminal,
- * short human-readable lines on a terminal. Fields named like secrets print as MASKED.
+ * short human-readable lines with a local date and time on a terminal. Fields named like secrets
+ * print as MASKED. Control characters never reach the output raw: pretty lines escape them
+ * (escapeControls), JSON lines write DEL, C1 and bidi controls as \uNNNN (JSON already escapes C0).
  */
+import { escapeControls, escapeJsonControls } from './escape.js';
 
 /** Log levels, in increasing order of importance. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -40,17 +43,34 @@ function clean(fields: LogFields): LogFields {
     if (SECRET_FIELD.test(k)) out[k] = 'MASKED';
     else if (v instanceof Error) out[k] = v.message;
     else if (Buffer.isBuffer(v)) out[k] = `<${v.length} bytes>`;
+    else if (typeof v === 'bigint') out[k] = String(v);
     else out[k] = v;
   }
   return out;
 }
 
+/** `2026-12-01 21:05:09.123` in local time: a terminal reader wants the day too (logs span midnight). */
+function localTimestamp(d: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return (
+    `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`
+  );
+}
+
+function prettyValue(v: unknown): string {
+  if (typeof v === 'string') {
+    const safe = escapeControls(v);
+    return safe !== '' && !/[\s"=]/.test(safe) ? safe : `"${safe.replaceAll('"', '\\"')}"`;
+  }
+  return escapeJsonControls(JSON.stringify(v) ?? String(v));
+}
+
 function pretty(level: LogLevel, msg: string, fields: LogFields): string {
-  const time = new Date().toISOString().slice(11, 23);
   const extra = Object.entries(fields)
-    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${escapeControls(k)}=${prettyValue(v)}`)
     .join(' ');
-  return `${time} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}`;
+  return `${localTimestamp(new Date())} ${level.toUpperCase().padEnd(5)} ${escapeControls(msg)}${extra ? `  ${extra}` : ''}`;
 }
 
 /** Creates a logger. */
@@ -64,7 +84,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       const all = clean({ ...base, ...fields });
       write(
         format === 'json'
-          ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...all })
+          ? escapeJsonControls(JSON.stringify({ time: new Date().toISOString(), level, msg, ...all }))
           : pretty(level, msg, all),
       );
     };
