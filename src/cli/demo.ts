@@ -8,8 +8,8 @@ import { type AddressInfo, createServer } from 'node:net';
 import { startClient } from '../client/index.js';
 import { fingerprint, formatPublicKeyLine, generateIdentity, parseAllowList } from '../identity/index.js';
 import { startServer } from '../server/index.js';
-import { createLogger } from '../util/logger.js';
-import { parseCommand } from './main.js';
+import { makeLogging } from './logging.js';
+import { parseCommand } from './parse-command.js';
 
 const DEMO_HELP = `Usage: mtt demo [--public-port PORT]
 
@@ -39,13 +39,14 @@ async function freePort(preferred: number): Promise<number> {
 export async function runDemo(argv: string[], signal: AbortSignal): Promise<number> {
   const { values } = parseCommand(argv, {
     'public-port': { type: 'string' },
-    'log-level': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(DEMO_HELP);
     return 0;
   }
-  const log = createLogger({ level: values['log-level'] === 'debug' ? 'debug' : 'warn' });
+  // A quiet demo: only warnings, unless --log-level asks for more.
+  const logging = makeLogging(values, 'warn');
+  const { log } = logging;
   let hits = 0;
   const service = createHttpServer((req, res) => {
     hits += 1;
@@ -90,18 +91,28 @@ export async function runDemo(argv: string[], signal: AbortSignal): Promise<numb
     await stop();
     throw err;
   }
-  process.stdout.write(
+  const url = `http://127.0.0.1:${publicPort}/`;
+  logging.banner(
     `mtt demo is running on loopback:\n` +
       `  server   127.0.0.1:${server.address.port}  key ${fingerprint(serverKey.publicRaw)}\n` +
       `  client   key ${fingerprint(clientKey.publicRaw)} (allowed), pinned the server key\n` +
       `  service  http://127.0.0.1:${servicePort}/  (the "LAN" service)\n` +
       `  tunnel   127.0.0.1:${publicPort} -> 127.0.0.1:${servicePort}, encrypted (X25519 + ChaCha20-Poly1305)\n\n` +
-      `Try it:  curl http://127.0.0.1:${publicPort}/\n` +
+      `Try it:  curl ${url}\n` +
       `Stop it: Ctrl-C\n`,
+    'mtt demo is running',
+    {
+      server: `127.0.0.1:${server.address.port}`,
+      service: `http://127.0.0.1:${servicePort}/`,
+      tunnel: `127.0.0.1:${publicPort} -> 127.0.0.1:${servicePort}`,
+      url,
+      try: `curl ${url}`,
+    },
   );
   if (!signal.aborted) await once(signal, 'abort');
-  process.stdout.write('\nstopping the demo…\n');
+  const said = `stopped; the service answered ${hits} request${hits === 1 ? '' : 's'}`;
+  if (logging.format === 'pretty') process.stdout.write('\nstopping the demo…\n');
   await stop();
-  process.stdout.write(`stopped; the service answered ${hits} request${hits === 1 ? '' : 's'}\n`);
+  logging.banner(`${said}\n`, 'mtt demo stopped', { requests: hits });
   return 0;
 }

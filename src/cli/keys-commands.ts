@@ -12,7 +12,9 @@ import {
   publicKeyPath,
   writeIdentityFiles,
 } from '../identity/index.js';
-import { parseCommand } from './main.js';
+import { escapeControls, hasControls } from '../util/escape.js';
+import { makeLogging } from './logging.js';
+import { parseCommand } from './parse-command.js';
 import { UsageError } from './usage-error.js';
 
 const KEYGEN_HELP = `Usage: mtt keygen [-f FILE] [-C COMMENT] [--force]
@@ -36,8 +38,15 @@ export async function runKeygen(argv: string[]): Promise<number> {
     process.stdout.write(KEYGEN_HELP);
     return 0;
   }
+  makeLogging(values);
+  const comment = values.comment as string | undefined;
+  if (comment !== undefined && hasControls(comment)) {
+    throw new UsageError(
+      `the comment "${escapeControls(comment)}" contains control characters; use plain text (-C 'me@laptop')`,
+    );
+  }
   const path = resolve((values.file as string | undefined) ?? defaultPaths.identity());
-  const identity = generateIdentity(values.comment as string | undefined);
+  const identity = generateIdentity(comment);
   await writeIdentityFiles(path, identity, { force: values.force === true });
   const line = formatPublicKeyLine(identity.publicRaw, identity.comment);
   process.stdout.write(
@@ -68,6 +77,7 @@ export async function runAllow(argv: string[]): Promise<number> {
     process.stdout.write(ALLOW_HELP);
     return 0;
   }
+  makeLogging(values);
   if (positionals.length !== 1) {
     throw new UsageError(
       'give exactly one key: a .pub file or a quoted "ssh-ed25519 AAAA…" line (mtt allow --help)',

@@ -3,15 +3,22 @@
  * The `mtt` command: a thin shell over the library. Each command parses its flags strictly, turns a
  * user's mistake into one clear line and a non-zero exit, and stops cleanly on SIGINT/SIGTERM.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/config-error.js';
-import { IdentityError } from '../identity/index.js';
-import { isProtocolError } from '../protocol/errors.js';
+import { resolveLogFormat } from './logging.js';
+import { peekFlag } from './parse-command.js';
+import { reportError } from './report-error.js';
 import { UsageError } from './usage-error.js';
 
-const VERSION = '0.1.0';
+export { describeError, reportError } from './report-error.js';
+
+/** The version from package.json (dist/src/cli/main.js is three folders below it, in a clone and in the package). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 const HELP = `mtt — MiniTCPTunnel: put a service in your LAN on a public server's port, encrypted.
 
@@ -44,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
         return command === undefined ? 2 : 0;
       case '--version':
       case '-V':
-        process.stdout.write(`mtt ${VERSION}\n`);
+        process.stdout.write(`mtt ${version()}\n`);
         return 0;
       // Each command loads only what it needs: a server never loads the client or the config schema.
       case 'server':
@@ -65,86 +72,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${command}"; run mtt --help to see the commands`);
     }
   } catch (err) {
-    return reportError(err);
+    // An error is reported in the format the command's logs use (JSON when not on a terminal).
+    return reportError(err, resolveLogFormat(peekFlag(rest, 'log-format')));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** Error codes of a file or folder the user named that cannot be used: a user's mistake, not a bug. */
-const FILE_ERRORS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOTDIR: 'a part of the path is not a folder',
-  EISDIR: 'it is a folder',
-  ENOSPC: 'no space left on the device',
-};
-
-type SystemError = Error & {
-  code?: string;
-  port?: number;
-  address?: string;
-  syscall?: string;
-  path?: string;
-};
-
-/** One line for a user's mistake; the stack only for bugs. */
-export function reportError(err: unknown): number {
-  const e = err as SystemError;
-  const listenError = e?.syscall === 'listen' || e?.syscall === 'bind';
-  const fileError = typeof e?.path === 'string' && e.code !== undefined && e.code in FILE_ERRORS;
-  const userError =
-    err instanceof UsageError ||
-    err instanceof ConfigError ||
-    err instanceof IdentityError ||
-    isProtocolError(err) ||
-    e?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
-    e?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
-    e?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ||
-    e?.code === 'EADDRINUSE' ||
-    e?.code === 'EADDRNOTAVAIL' ||
-    (e?.code === 'EACCES' && listenError) ||
-    fileError;
-  if (userError) {
-    process.stderr.write(`mtt: ${friendly(e)}\n`);
-    return 2;
-  }
-  process.stderr.write(`mtt: unexpected error: ${e?.stack ?? String(err)}\n`);
-  return 1;
-}
-
-function friendly(e: SystemError): string {
-  if (e.code === 'EADDRINUSE')
-    return `${e.address ?? ''}:${e.port ?? ''} is already in use; choose another port`;
-  if (e.code === 'EACCES' && (e.syscall === 'listen' || e.syscall === 'bind'))
-    return `not allowed to listen on ${e.address ?? ''}:${e.port ?? ''}; use a port above 1023`;
-  if (e.code === 'EADDRNOTAVAIL') return `${e.address ?? ''} is not an address of this machine; check --host`;
-  if (e.code?.startsWith('ERR_PARSE_ARGS')) return `${e.message}; run with --help to see the options`;
-  if (e.path !== undefined && e.code !== undefined && e.code in FILE_ERRORS) {
-    const what = e.syscall === 'mkdir' ? 'create the folder' : e.syscall === 'open' ? 'open' : 'use';
-    return `cannot ${what} ${e.path} (${FILE_ERRORS[e.code]}); choose a path this user can write to`;
-  }
-  return e.message;
-}
-
-/** Flags of one command: name -> string or boolean, with an optional one-letter alias. */
-export type FlagSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-
-/** parseArgs, strict, with --help added; unknown flags throw ERR_PARSE_ARGS_UNKNOWN_OPTION. */
-export function parseCommand(
-  argv: string[],
-  options: FlagSpec,
-  allowPositionals = false,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: { help: { type: 'boolean', short: 'h' }, ...options },
-    allowPositionals,
-    strict: true,
-  });
-  return { values: values as Record<string, string | boolean | undefined>, positionals };
 }
 
 function isEntryPoint(): boolean {
@@ -161,7 +94,7 @@ if (isEntryPoint()) {
       process.exitCode = code;
     },
     (err) => {
-      process.exitCode = reportError(err);
+      process.exitCode = reportError(err, resolveLogFormat(peekFlag(process.argv, 'log-format')));
     },
   );
 }

@@ -14,8 +14,8 @@ import {
   parsePortRanges,
 } from '../identity/index.js';
 import { startServer } from '../server/index.js';
-import { LOG_OPTIONS, makeLogger, seconds } from './logging.js';
-import { parseCommand } from './main.js';
+import { makeLogging, seconds } from './logging.js';
+import { parseCommand } from './parse-command.js';
 
 const SERVER_HELP = `Usage: mtt server [options]
 
@@ -44,13 +44,13 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
     'public-host': { type: 'string' },
     metrics: { type: 'string' },
     heartbeat: { type: 'string' },
-    ...LOG_OPTIONS,
   });
   if (values.help) {
     process.stdout.write(SERVER_HELP);
     return 0;
   }
-  const log = makeLogger(values);
+  const logging = makeLogging(values);
+  const { log } = logging;
   const port = Number(values.port ?? 9000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`--port must be a port number from 0 to 65535, not "${values.port}"`, '--port');
@@ -86,15 +86,20 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
     signal,
   });
   const line = formatPublicKeyLine(identity.publicRaw, identity.comment);
-  process.stdout.write(
-    `mtt server listening on ${server.address.address}:${server.address.port}\n` +
+  const fp = fingerprint(identity.publicRaw);
+  const control = `${server.address.address}:${server.address.port}`;
+  const metricsUrl = server.metricsAddress
+    ? `http://${server.metricsAddress.address}:${server.metricsAddress.port}/metrics`
+    : undefined;
+  logging.banner(
+    `mtt server listening on ${control}\n` +
       `  server key:  ${line}\n` +
-      `  fingerprint: ${fingerprint(identity.publicRaw)}\n` +
+      `  fingerprint: ${fp}\n` +
       `  allow-list:  ${allowedKeysPath}\n` +
-      (server.metricsAddress
-        ? `  metrics:     http://${server.metricsAddress.address}:${server.metricsAddress.port}/metrics\n`
-        : '') +
+      (metricsUrl ? `  metrics:     ${metricsUrl}\n` : '') +
       `Put the server key line in the client config as "serverKey" to pin it.\n`,
+    'mtt server ready',
+    { control, serverKey: line, fingerprint: fp, allowList: allowedKeysPath, metrics: metricsUrl },
   );
   if (!signal.aborted) await once(signal, 'abort');
   log.info('shutting down');

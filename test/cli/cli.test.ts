@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, listen } from '../e2e/harness.js';
+import { spawnMtt } from './run-mtt.js';
 
 const MTT = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -31,8 +32,24 @@ async function tmp(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'mtt-cli-'));
 }
 
-/** A user's mistake: exit 2, one `mtt:` line (after any log lines) on stderr, no stack trace. */
+/**
+ * A user's mistake: exit 2 and, as the last line on stderr (not a terminal here, so JSON), one error
+ * line with the message and no stack trace; with --log-format pretty the same as one `mtt:` line.
+ */
 function oneLine(r: { code: number; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  const errors = lines
+    .map((l) => JSON.parse(l) as { level: string; msg: string })
+    .filter((l) => l.level === 'error');
+  assert.equal(errors.length, 1, r.stderr);
+  assert.equal(JSON.parse(lines.at(-1)!).msg, errors[0]!.msg);
+  assert.match(errors[0]!.msg, pattern);
+  assert.doesNotMatch(r.stderr, /\\n\s+at /);
+}
+
+/** The same mistake asked for in pretty format: one `mtt:` line. */
+function onePrettyLine(r: { code: number; stderr: string }, pattern: RegExp): void {
   assert.equal(r.code, 2, r.stderr);
   const lines = r.stderr.trim().split('\n');
   const said = lines.filter((l) => l.startsWith('mtt: '));
@@ -56,6 +73,11 @@ test('an unknown command or flag gets one clear line', async () => {
   oneLine(await mtt(['server', '--allow-ports', '10-5']), /--allow-ports/);
   oneLine(await mtt(['server', '--port', 'abc']), /--port must be a port number/);
   oneLine(await mtt(['client']), /--config FILE is required/);
+  onePrettyLine(await mtt(['serve', '--log-format', 'pretty']), /^mtt: unknown command "serve"/);
+  onePrettyLine(
+    await mtt(['server', '--log-format', 'pretty', '--port', 'abc']),
+    /--port must be a port number/,
+  );
 });
 
 test('keygen writes an OpenSSH key pair, prints the fingerprint, refuses to overwrite', async () => {
@@ -97,12 +119,18 @@ test('a bad config file is rejected before anything starts, each wrong field nam
     cfg,
     JSON.stringify({ server: 'x', tunnels: [{ name: 'a b', remotePort: 0, localPort: 1 }] }),
   );
-  const r = await mtt(['client', '--config', cfg], { MTT_CONFIG_DIR: dir });
+  const r = await mtt(['client', '--config', cfg, '--log-format', 'pretty'], { MTT_CONFIG_DIR: dir });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /server: server address must be "host:port"/);
   assert.match(r.stderr, /tunnels\[0\]\.name: name must be/);
   assert.match(r.stderr, /tunnels\[0\]\.remotePort/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
+  // The same list as one JSON error line when not on a terminal.
+  const j = await mtt(['client', '--config', cfg], { MTT_CONFIG_DIR: dir });
+  assert.equal(j.code, 2);
+  const line = JSON.parse(j.stderr.trim().split('\n').at(-1)!) as { msg: string; level: string };
+  assert.equal(line.level, 'error');
+  assert.equal(`mtt: ${line.msg}\n`, r.stderr.slice(r.stderr.indexOf('mtt: ')));
 });
 
 test('a control port in use is one line', async (t) => {
@@ -114,7 +142,7 @@ test('a control port in use is one line', async (t) => {
   );
 });
 
-test('--exit-on-failure: an unreachable server and a rejected key end the client with status 1', async () => {
+test('--exit-on-failure: an unreachable server and a rejected key end the client with status 1', async (t) => {
   const dir = await tmp();
   const port = await freePort();
   const cfg = join(dir, 'c.json');
@@ -127,31 +155,27 @@ test('--exit-on-failure: an unreachable server and a rejected key end the client
   );
 
   // A server that does not know this client's key.
-  const server = spawn(process.execPath, [MTT, 'server', '--host', '127.0.0.1', '--port', String(port)], {
+  const server = spawnMtt(t, ['server', '--host', '127.0.0.1', '--port', String(port)], {
     env: { ...process.env, MTT_CONFIG_DIR: join(dir, 'server') },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  try {
-    let out = '';
-    server.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    while (!out.includes('listening')) await once(server.stdout, 'data');
-    const rejected = await mtt(['client', '--config', cfg, '--exit-on-failure'], { MTT_CONFIG_DIR: dir });
-    assert.equal(rejected.code, 1);
-    assert.match(rejected.stderr, /unknown_key/);
-    // The client printed its public key line, ready for `mtt allow`.
-    assert.match(rejected.stdout, /mtt allow 'ssh-ed25519 AAAA/);
-  } finally {
-    server.kill('SIGTERM');
-    await once(server, 'exit');
-  }
+  await server.waitFor('"msg":"mtt server ready"');
+  const rejected = await mtt(['client', '--config', cfg, '--exit-on-failure'], { MTT_CONFIG_DIR: dir });
+  assert.equal(rejected.code, 1);
+  assert.match(rejected.stderr, /unknown_key/);
+  // The client logged its public key line, ready for `mtt allow` (JSON: stdout stays empty).
+  assert.equal(rejected.stdout, '');
+  assert.match(rejected.stderr, /"allowCommand":"mtt allow 'ssh-ed25519 AAAA/);
+  assert.equal(await server.stop(), 0);
 });
 
 test('the demo runs, serves through its tunnel and stops cleanly on SIGINT', async () => {
-  const child = spawn(process.execPath, [MTT, 'demo', '--public-port', String(await freePort())], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [MTT, 'demo', '--log-format', 'pretty', '--public-port', String(await freePort())],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (c: Buffer) => {
     out += c.toString();

@@ -44,10 +44,17 @@ test('a folder that cannot be created is one line naming it, not a stack trace',
   // A file where the folder should be fails even for root, so this holds on every machine.
   const home = await freshHome(t);
   await writeFile(join(home, 'file'), 'not a folder');
-  const r = await runMtt(['keygen', '-f', join(home, 'file', 'key')], { env: homeEnv(home), cwd: home });
+  const args = ['keygen', '-f', join(home, 'file', 'key')];
+  const r = await runMtt([...args, '--log-format', 'pretty'], { env: homeEnv(home), cwd: home });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /^mtt: cannot .*\/file\S* \(a part of the path is not a folder\); choose a path/m);
   noStack(r.stderr);
+  // Not on a terminal, the same message is one JSON error line.
+  const j = await runMtt(args, { env: homeEnv(home), cwd: home });
+  assert.equal(j.code, 2);
+  const line = JSON.parse(j.stderr) as { level: string; msg: string; code: string; exitCode: number };
+  assert.deepEqual([line.level, line.code, line.exitCode], ['error', 'ENOTDIR', 2]);
+  assert.equal(`mtt: ${line.msg}\n`, r.stderr);
 });
 
 test('mtt client with no identity in its config creates the default key in a fresh HOME', async (t) => {

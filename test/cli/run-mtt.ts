@@ -117,3 +117,35 @@ export function spawnMtt(
     });
   return { child, stdout: () => out, stderr: () => err, waitFor, stop };
 }
+
+/** util-linux's script(1): runs a command on a pseudo-terminal, as a person's shell would. */
+const SCRIPT = '/usr/bin/script';
+
+/** Runs `mtt ARGS` on a pseudo-terminal (stdout and stderr both go to it); resolves with what it showed. */
+export async function runMttOnTty(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<{ code: number; output: string }> {
+  const { existsSync } = await import('node:fs');
+  if (!existsSync(SCRIPT)) {
+    throw new Error(
+      `${SCRIPT} is missing; install it with: apt-get install -y --no-install-recommends bsdutils`,
+    );
+  }
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, MTT, ...args].map(quote).join(' ');
+  return new Promise((resolve) => {
+    execFile(
+      SCRIPT,
+      ['--quiet', '--return', '--command', command, '/dev/null'],
+      { env: opts.env ?? process.env, cwd: opts.cwd, timeout: 20_000 },
+      (err, stdout) => {
+        // The terminal turns \n into \r\n.
+        resolve({
+          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          output: stdout.replaceAll('\r\n', '\n'),
+        });
+      },
+    );
+  });
+}
