@@ -14,8 +14,9 @@ import {
   loadIdentity,
   writeIdentityFiles,
 } from '../identity/index.js';
+import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
 import { type Logger, silentLogger } from '../util/logger.js';
-import type { ClientSnapshot, TunnelConfig } from './api.js';
+import type { ClientSettings, ClientSnapshot, TunnelConfig } from './api.js';
 import { ConfigSync, type LiveSettingsPatch } from './config-sync.js';
 import { ControlClient } from './control-client.js';
 import { StateStore } from './state-store.js';
@@ -53,7 +54,18 @@ export interface MttClient {
   readonly tunnels: TunnelManager;
   /** Resolves when the client stopped; rejects (ClientFailedError) on failure with exitOnFailure. */
   readonly closed: Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Stops the client. Established connections go on until their peers end them; with
+   * `dropConnections` every one is reset and every data channel closed, and the promise resolves
+   * when all their sockets are closed (a GUI's Quit).
+   */
+  close(opts?: { dropConnections?: boolean }): Promise<void>;
+  /** Skips the current wait before the next connection attempt. */
+  reconnectNow(): void;
+  /** Closes (true) or reopens (false) every tunnel on the server without touching the config. */
+  pause(paused: boolean): void;
+  /** Applies new settings live; a changed server or server key reconnects. */
+  updateSettings(settings: ClientSettings): void;
   /** Resolves with the first snapshot that satisfies `test` (tests, CLI); rejects after timeoutMs. */
   waitFor(test: (s: ClientSnapshot) => boolean, timeoutMs?: number): Promise<ClientSnapshot>;
 }
@@ -76,7 +88,7 @@ export function startClient(opts: ClientOptions): MttClient {
     identity: opts.identity,
     ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
     ...(opts.knownServersPath ? { knownServersPath: opts.knownServersPath } : {}),
-    heartbeatMs: opts.heartbeatMs ?? 30_000,
+    heartbeatMs: opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 10_000,
     reconnectMinMs: opts.reconnectMinMs ?? 500,
     reconnectMaxMs: opts.reconnectMaxMs ?? 30_000,
@@ -90,8 +102,8 @@ export function startClient(opts: ClientOptions): MttClient {
   });
   const closed = control.run();
   closed.catch(() => {});
-  const close = async () => {
-    control.stop();
+  const close = async (o: { dropConnections?: boolean } = {}) => {
+    await control.stop(o);
     await closed.catch(() => {});
   };
   opts.signal?.addEventListener('abort', () => void close(), { once: true });
@@ -122,7 +134,16 @@ export function startClient(opts: ClientOptions): MttClient {
       check();
     });
 
-  return { state, tunnels, closed, close, waitFor };
+  return {
+    state,
+    tunnels,
+    closed,
+    close,
+    waitFor,
+    reconnectNow: () => control.reconnectNow(),
+    pause: (paused) => control.pause(paused),
+    updateSettings: (settings) => control.updateSettings(settings),
+  };
 }
 
 /** Options for startClientFromConfig. */

@@ -1,92 +1,134 @@
 /**
- * LocalProxy: for each IncomingConn, dials the tunnel's local target and takes a data channel (both at
- * once), then claims the connection (DataConnReady) and relays. A target that refuses is reported on
- * the control channel, so the server closes the external connection at once.
+ * LocalProxy: the server assigned a visitor to one of our idle data channels (IncomingConn on it,
+ * then the visitor's first bytes). Hold those bytes, dial the tunnel's local service, then relay. A
+ * service that refuses is reported on that channel (Error target_unreachable), which both ends then
+ * close, so the server resets the visitor at once.
  */
 import type { IncomingConn } from '../protocol/messages.js';
-import { type DataChannel, relay } from '../transport/relay.js';
+import { formatHostPort } from '../transport/addresses.js';
+import type { ClientConnection } from '../transport/handshake.js';
+import { relay } from '../transport/relay.js';
+import { dialTcp } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
-import { type DataChannelFactory, dialTcp } from './data-channels.js';
 import type { StateStore } from './state-store.js';
-import type { TunnelManager } from './tunnel-manager.js';
+import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
 
 /** How long dialing the local target may take. */
 export const LOCAL_DIAL_TIMEOUT_MS = 5_000;
+/** Recent connections kept per tunnel for the dashboard. */
+export const MAX_RECENT_CONNECTIONS = 20;
 
 /** What a LocalProxy works with. */
 export interface LocalProxyOptions {
   tunnels: TunnelManager;
-  channels: DataChannelFactory;
   state: StateStore;
   log: Logger;
-  /** Tells the server that conn_id cannot be served. */
-  reportFailure(connId: number, message: string): void;
+  /** The channel's connection ended cleanly: back to the pool (false: the relay ends it). */
+  release(conn: ClientConnection): boolean;
+  /** The channel is done for good. */
+  forget(conn: ClientConnection): void;
 }
 
-/** Serves IncomingConn messages of one session. */
+/** Serves the visitors the server assigns to this session's data channels. */
 export class LocalProxy {
   readonly #opts: LocalProxyOptions;
+  #nextId = 1;
 
   constructor(opts: LocalProxyOptions) {
     this.#opts = opts;
   }
 
-  /** Handles one IncomingConn; never throws. */
-  handle(msg: IncomingConn): void {
-    const { tunnels, channels, state, log, reportFailure } = this.#opts;
+  /** Handles one IncomingConn on `conn`; never throws. */
+  handle(conn: ClientConnection, msg: IncomingConn): void {
+    const { tunnels, state, log } = this.#opts;
     const t = tunnels.byId(msg.tunnelId);
     if (!t?.config.enabled) {
-      reportFailure(msg.connId, 'no such tunnel on this client');
+      this.#refuse(conn, msg, 'no such tunnel on this client');
       return;
     }
+    // Hold the visitor's first bytes until the local service answers.
+    conn.pause();
+    conn.encoder.setCompression(t.config.compress ? 'auto' : 'never');
     const { name, localHost, localPort } = t.config;
+    const peer = formatHostPort(msg.family, msg.srcAddr, msg.srcPort);
     const clog = log.child({ tunnel: name, conn: msg.connId });
-    clog.debug('incoming connection', { peer: msg.peer });
-    const local = dialTcp(localHost, localPort, LOCAL_DIAL_TIMEOUT_MS);
-    const channel = channels.take();
-    void Promise.allSettled([local, channel]).then(([l, c]) => {
-      if (l.status === 'rejected') {
-        const code = (l.reason as NodeJS.ErrnoException).code ?? (l.reason as Error).message;
-        t.runtime.failedDials += 1;
+    clog.debug('incoming connection', { peer });
+    const recent = this.#record(t, peer);
+    dialTcp(localHost, localPort, LOCAL_DIAL_TIMEOUT_MS).then(
+      (socket) => {
+        if (t.runtime.local.state !== 'ok') {
+          t.runtime.local = { state: 'ok', since: Date.now() };
+          state.changed();
+        }
+        t.runtime.activeConnections += 1;
+        t.runtime.totalConnections += 1;
         state.countersChanged();
+        const started = Date.now();
+        relay(conn, socket, {
+          onToSocket: (n) => {
+            t.runtime.bytesIn += n;
+            recent.bytesIn += n;
+            state.countersChanged();
+          },
+          onFromSocket: (n) => {
+            t.runtime.bytesOut += n;
+            recent.bytesOut += n;
+            state.countersChanged();
+          },
+          onEnd: (end) => {
+            t.runtime.activeConnections -= 1;
+            recent.open = false;
+            recent.durationMs = Date.now() - started;
+            if (!end.clean && end.error) recent.error = end.error.message;
+            if (!end.clean) this.#opts.forget(conn);
+            state.countersChanged();
+            clog.debug('connection closed', { clean: end.clean, error: end.error });
+          },
+          // After FIN both ways the channel is idle again on both sides.
+          reuse: () => this.#opts.release(conn),
+        });
+      },
+      (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? err.message;
+        t.runtime.failedDials += 1;
+        recent.open = false;
+        recent.durationMs = 0;
+        recent.error = `local service refused: ${code}`;
+        if (t.runtime.local.state !== 'failing') {
+          t.runtime.local = { state: 'failing', lastError: code, since: Date.now() };
+        } else {
+          t.runtime.local.lastError = code;
+        }
+        state.changed();
         clog.warn('local target refused the connection', {
           target: `${localHost}:${localPort}`,
           error: code,
         });
         state.event('warn', `${localHost}:${localPort} refused a connection (${code})`, name);
-        reportFailure(msg.connId, `local target ${localHost}:${localPort}: ${code}`);
-        if (c.status === 'fulfilled') c.value.close();
-        return;
-      }
-      if (c.status === 'rejected') {
-        clog.warn('could not open a data channel', { error: c.reason as Error });
-        l.value.destroy();
-        reportFailure(msg.connId, 'client could not open a data channel');
-        return;
-      }
-      const socket = l.value;
-      const conn = c.value;
-      conn.send({ type: 'DataConnReady', connId: msg.connId });
-      t.runtime.activeConnections += 1;
-      t.runtime.totalConnections += 1;
-      state.countersChanged();
-      relay(conn as unknown as DataChannel, socket, {
-        onToSocket: (n) => {
-          t.runtime.bytesIn += n;
-          state.countersChanged();
-        },
-        onFromSocket: (n) => {
-          t.runtime.bytesOut += n;
-          state.countersChanged();
-        },
-        onEnd: (end) => {
-          t.runtime.activeConnections -= 1;
-          state.countersChanged();
-          clog.debug('connection closed', { clean: end.clean, error: end.error });
-        },
-        // A channel that ended cleanly goes back to the pool for the next connection.
-        reuse: () => channels.release(conn),
-      });
-    });
+        this.#refuse(conn, msg, `local target ${localHost}:${localPort}: ${code}`);
+      },
+    );
+  }
+
+  /** Tells the server on this channel that the visitor cannot be served; both ends close it. */
+  #refuse(conn: ClientConnection, msg: IncomingConn, message: string): void {
+    if (!conn.closed) conn.send({ type: 'Error', streamId: msg.connId, code: 'target_unreachable', message });
+    conn.end();
+    this.#opts.forget(conn);
+  }
+
+  #record(t: ManagedTunnel, peer: string) {
+    const entry = {
+      id: this.#nextId++,
+      at: Date.now(),
+      peer,
+      open: true,
+      bytesIn: 0,
+      bytesOut: 0,
+    } as ManagedTunnel['runtime']['recent'][number];
+    const list = t.runtime.recent;
+    list.push(entry);
+    if (list.length > MAX_RECENT_CONNECTIONS) list.splice(0, list.length - MAX_RECENT_CONNECTIONS);
+    return entry;
   }
 }

@@ -19,11 +19,13 @@ export const MAX_EVENTS = 200;
 const COUNTER_FLUSH_MS = 250;
 
 /** Counters and status of one tunnel, mutated in place by the proxy. */
-export type TunnelRuntime = Omit<TunnelView, keyof TunnelEntry>;
+export type TunnelRuntime = Omit<TunnelView, keyof TunnelEntry | 'local' | 'recent'> &
+  Required<Pick<TunnelView, 'local' | 'recent'>>;
 
 /** The client's state. */
 export class StateStore extends EventEmitter implements StateStoreLike {
   #connection: ConnectionState = { kind: 'connecting', attempt: 0 };
+  #paused = false;
   #events: ClientEvent[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
   readonly #identity: ClientSnapshot['identity'];
@@ -45,14 +47,51 @@ export class StateStore extends EventEmitter implements StateStoreLike {
     return this.#connection;
   }
 
+  get paused(): boolean {
+    return this.#paused;
+  }
+
   snapshot(): ClientSnapshot {
     return {
       connection: { ...this.#connection },
-      server: { ...this.#server },
+      paused: this.#paused,
+      server: {
+        ...this.#server,
+        ...(this.#server.allowedPorts
+          ? { allowedPorts: this.#server.allowedPorts.map((r) => ({ ...r })) }
+          : {}),
+        ...(this.#server.limits ? { limits: { ...this.#server.limits } } : {}),
+      },
       identity: { ...this.#identity },
-      tunnels: this.#tunnels().map((t) => ({ ...t })),
+      tunnels: this.#tunnels().map((t) => ({
+        ...t,
+        local: { ...(t.local ?? { state: 'unknown' }) },
+        recent: (t.recent ?? []).map((r) => ({ ...r })),
+        ...(t.effective ? { effective: { ...t.effective } } : {}),
+      })),
       events: [...this.#events],
     };
+  }
+
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    this.changed();
+  }
+
+  /** What the server granted this key (AuthOk). */
+  setGrant(grant: Pick<ClientSnapshot['server'], 'allowedPorts' | 'limits'>): void {
+    this.#server.allowedPorts = grant.allowedPorts;
+    this.#server.limits = grant.limits;
+    this.changed();
+  }
+
+  /** The server's address changed (updateSettings). */
+  setServerAddress(address: string): void {
+    this.#server.address = address;
+    delete this.#server.fingerprint;
+    delete this.#server.allowedPorts;
+    delete this.#server.limits;
+    this.changed();
   }
 
   setConnection(state: ConnectionState): void {

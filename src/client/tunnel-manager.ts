@@ -15,6 +15,8 @@ export interface ManagedTunnel {
   /** Wire id of the tunnel's current OpenTunnel; a new one per (re)open. */
   tunnelId: number;
   runtime: TunnelRuntime;
+  /** Refusals in a row, and the timer of the next attempt (the running client keeps these). */
+  retry: { attempt: number; timer?: NodeJS.Timeout };
 }
 
 /** What the manager tells the running client. */
@@ -36,7 +38,36 @@ function freshRuntime(enabled: boolean): TunnelRuntime {
     bytesIn: 0,
     bytesOut: 0,
     failedDials: 0,
+    local: { state: 'unknown' },
+    recent: [],
   };
+}
+
+/** A tunnel's runtime after a reopen: its state starts over, its counters and history carry on. */
+function reopenedRuntime(old: TunnelRuntime, enabled: boolean): TunnelRuntime {
+  const {
+    status: _s,
+    error: _e,
+    errorReason: _r,
+    nextRetryAt: _n,
+    effective: _f,
+    publicAddress: _p,
+    ...kept
+  } = old;
+  return { ...kept, status: enabled ? 'opening' : 'disabled', publicAddress: '' };
+}
+
+/** The fields the server sees (a change reopens the tunnel there). */
+function wireShape(c: TunnelEntry): string {
+  return JSON.stringify([
+    c.remotePort,
+    c.enabled,
+    c.name,
+    c.compress,
+    c.permitFrom,
+    c.maxConnections,
+    c.rateLimit,
+  ]);
 }
 
 /** The tunnels of one client. */
@@ -60,7 +91,7 @@ export class TunnelManager implements TunnelManagerLike {
 
   /** Tunnels as the dashboard shows them. */
   views(): TunnelView[] {
-    return this.#tunnels.map((t) => ({ ...t.config, ...t.runtime }));
+    return this.#tunnels.map((t) => ({ ...t.config, ...t.runtime }) as TunnelView);
   }
 
   /** All managed tunnels (the client's own use). */
@@ -93,22 +124,38 @@ export class TunnelManager implements TunnelManagerLike {
     const t = this.#need(name);
     const config = parseTunnel(tunnel);
     this.#checkUnique(config, t);
-    const reopen =
-      t.config.remotePort !== config.remotePort ||
-      t.config.enabled !== config.enabled ||
-      t.config.name !== config.name;
+    const reopen = wireShape(t.config) !== wireShape(config);
     if (reopen && t.config.enabled) this.#hooks?.close(t);
     t.config = config;
     if (reopen) {
+      if (t.retry.timer) clearTimeout(t.retry.timer);
       t.tunnelId = this.#nextId++;
-      t.runtime = { ...freshRuntime(config.enabled), totalConnections: t.runtime.totalConnections };
+      t.runtime = reopenedRuntime(t.runtime, config.enabled);
+      t.retry = { attempt: 0 };
       if (config.enabled) this.#hooks?.open(t);
     }
     this.#hooks?.changed();
   }
 
+  retry(name: string): void {
+    const t = this.#need(name);
+    if (!t.config.enabled || t.runtime.status !== 'error') return;
+    if (t.retry.timer) clearTimeout(t.retry.timer);
+    t.retry = { attempt: t.retry.attempt };
+    t.tunnelId = this.#nextId++;
+    this.#hooks?.open(t);
+    this.#hooks?.changed();
+  }
+
+  /** A new wire id for one tunnel (each attempt to open it gets its own). */
+  nextId(t: ManagedTunnel): number {
+    t.tunnelId = this.#nextId++;
+    return t.tunnelId;
+  }
+
   remove(name: string): void {
     const t = this.#need(name);
+    if (t.retry.timer) clearTimeout(t.retry.timer);
     if (t.config.enabled) this.#hooks?.close(t);
     this.#tunnels.splice(this.#tunnels.indexOf(t), 1);
     this.#hooks?.changed();
@@ -121,7 +168,12 @@ export class TunnelManager implements TunnelManagerLike {
   }
 
   #insert(config: TunnelEntry): ManagedTunnel {
-    const t: ManagedTunnel = { config, tunnelId: this.#nextId++, runtime: freshRuntime(config.enabled) };
+    const t: ManagedTunnel = {
+      config,
+      tunnelId: this.#nextId++,
+      runtime: freshRuntime(config.enabled),
+      retry: { attempt: 0 },
+    };
     this.#tunnels.push(t);
     return t;
   }

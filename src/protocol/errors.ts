@@ -21,6 +21,8 @@ export type ProtocolErrorCode =
   | 'ERR_WEAK_KEY'
   | 'ERR_AUTH_FAILED'
   | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_TRUNCATED'
+  | 'ERR_IDLE_TIMEOUT'
   | 'ERR_CLOSED';
 
 /** An error caused by what a peer sent (or failed to send), with a stable code. */

@@ -91,9 +91,20 @@ export class FrameEncoder {
     this.#counter = new Counter(initialCounter);
   }
 
-  /** True once setKeys was called. */
-  get keyed(): boolean {
-    return this.#keys !== undefined;
+  /**
+   * Changes how later frames pick a codec: a data channel carries one tunnel's connection at a time,
+   * and each tunnel says whether its frames may be compressed (OpenTunnel's NO_COMPRESS).
+   */
+  setCompression(mode: CompressionMode): void {
+    if (mode === this.#mode) return;
+    this.#mode = mode;
+    this.#skipLeft = 0;
+    this.#backoff = 0;
+  }
+
+  /** How this encoder picks a codec now. */
+  get compression(): CompressionMode {
+    return this.#mode;
   }
 
   /** Encodes one message as the buffers of one frame, in order (write them with cork/writev). */
@@ -208,6 +219,11 @@ export class FrameDecoder<M extends Message = Message> {
   /** Bytes received but not yet decoded. */
   get buffered(): number {
     return this.#buffered;
+  }
+
+  /** True while bytes of an unfinished frame are held (buffered, or a frame being decrypted). */
+  get midFrame(): boolean {
+    return this.#buffered > 0 || this.#stream !== undefined;
   }
 
   /** Appends received bytes. Nothing is decoded until next(). */

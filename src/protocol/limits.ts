@@ -20,20 +20,52 @@ export const MAX_HANDSHAKE_FRAME_LEN = 1024;
 export const MAX_STRING_LEN = 1024;
 /** Longest tunnel name, in bytes. */
 export const MAX_TUNNEL_NAME_LEN = 64;
+/** Most address blocks in an OpenTunnel's permit-from list. */
+export const MAX_PERMIT_FROM = 32;
+/** Most port ranges an AuthOk lists. */
+export const MAX_AUTH_PORT_RANGES = 256;
 
-/** A peer must finish its handshake within this many milliseconds. */
+/** A peer must finish its whole handshake within this many milliseconds. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A new connection must deliver its first whole frame (a hello) within this, or it is closed. */
+export const FIRST_FRAME_TIMEOUT_MS = 2_500;
 /** Connections that have not finished a handshake, per server. More are refused at accept. */
-export const MAX_UNAUTHENTICATED_CONNECTIONS = 64;
-/** External connections waiting for their data channel, per server. */
-export const MAX_PENDING_PAIRINGS = 1024;
-/** An external connection waits this long for its data channel, then is closed. */
-export const PAIRING_TIMEOUT_MS = 10_000;
-/** Keyed data channels a client may hold idle (pre-opened) at once, per session. */
+export const MAX_UNAUTHENTICATED_CONNECTIONS = 256;
+/**
+ * Connections that have not finished a handshake, per source address (an IPv4 address, an IPv6 /64):
+ * one address cannot take the whole server-wide budget and lock the allowed client out.
+ */
+export const MAX_UNAUTHENTICATED_PER_SOURCE = 8;
+/** Visitors of one session waiting for a data channel. More are refused at once. */
+export const MAX_WAITING_VISITORS = 1024;
+/** A visitor waits this long for a data channel while the client answers, then is refused. */
+export const CHANNEL_WAIT_TIMEOUT_MS = 5_000;
+/** Proven idle data channels the server keeps per session; one coming back beyond this is ended. */
 export const MAX_IDLE_DATA_CHANNELS = 64;
+/** Data channels of one session between DataHello and their proof, from the client's own address. */
+export const MAX_UNPROVEN_DATA_CHANNELS = 64;
+/** The same, from any other address (a replayed DataHello): a small budget of its own. */
+export const MAX_UNPROVEN_FOREIGN_DATA_CHANNELS = 8;
+/** A data channel must prove itself (its first keyed frame) this long after DataHelloAck. */
+export const DATA_PROOF_TIMEOUT_MS = 1_500;
+/** Most channels one ChannelsWanted asks for. */
+export const MAX_CHANNELS_WANTED = 64;
 /** Tunnels one session may hold open. */
 export const MAX_TUNNELS_PER_SESSION = 256;
-/** Default heartbeat interval. */
-export const HEARTBEAT_INTERVAL_MS = 30_000;
-/** Bytes a relay may buffer towards a slow writer before it stops reading the other side. */
-export const RELAY_HIGH_WATER = 1024 * 1024;
+/**
+ * Default heartbeat interval, sent in AuthOk. The client heartbeats its control channel and every
+ * idle data channel this often; the server drops a session (and an idle channel) silent for three.
+ */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+/** Silence after which the server probes a session before trusting it with a visitor. */
+export const LIVENESS_FRESH_MS = 500;
+/** A probe (a Heartbeat from the server) must be answered within this, or the session is suspect. */
+export const PROBE_TIMEOUT_MS = 1_000;
+/** A connection we end is destroyed this long after, if the peer has not closed it by then. */
+export const CHANNEL_LINGER_MS = 1000;
+/**
+ * A connection whose peer stops sending in the middle of a frame is closed after this long without a
+ * byte. Longer than any partition a transfer should survive; a peer that ends the stream inside a
+ * frame is closed at once instead.
+ */
+export const PARTIAL_FRAME_TIMEOUT_MS = 120_000;

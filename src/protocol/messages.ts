@@ -6,10 +6,17 @@
  */
 
 import { ProtocolError } from './errors.js';
-import { MAX_PAYLOAD, MAX_STRING_LEN, MAX_TUNNEL_NAME_LEN, PLAINTEXT_HEADER_LEN } from './limits.js';
+import {
+  MAX_AUTH_PORT_RANGES,
+  MAX_PAYLOAD,
+  MAX_PERMIT_FROM,
+  MAX_STRING_LEN,
+  MAX_TUNNEL_NAME_LEN,
+  PLAINTEXT_HEADER_LEN,
+} from './limits.js';
 
 /** The one protocol version this build speaks. Peers on another version are refused by name. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** The `role` byte of hellos. */
 export const Role = { client: 1, server: 2, data: 3 } as const;
@@ -20,6 +27,8 @@ export const Flags = {
   FIN: 0x01,
   /** Heartbeat: this is the answer to a heartbeat. */
   REPLY: 0x01,
+  /** OpenTunnel: neither end compresses the frames of this tunnel's connections. */
+  NO_COMPRESS: 0x01,
 } as const;
 
 /** AuthFail reasons: a closed set. */
@@ -32,6 +41,7 @@ export const AuthFailReason = {
   unknown_session: 6,
   revoked: 7,
   internal: 8,
+  in_use: 9,
 } as const;
 export type AuthFailReasonName = keyof typeof AuthFailReason;
 
@@ -49,6 +59,7 @@ export const TunnelReason = {
   too_many_tunnels: 5,
   invalid: 6,
   closed_by_client: 7,
+  revoked: 8,
 } as const;
 export type TunnelReasonName = keyof typeof TunnelReason;
 
@@ -81,10 +92,27 @@ export interface ClientAuth {
   type: 'ClientAuth';
   signature: Buffer;
 }
+/** An inclusive range of TCP ports. */
+export interface PortSpan {
+  low: number;
+  high: number;
+}
+/** An address block (CIDR): the first `prefix` bits of `address` (4 or 16 bytes). */
+export interface AddressBlock {
+  family: 4 | 6;
+  prefix: number;
+  address: Buffer;
+}
 export interface AuthOk {
   type: 'AuthOk';
   /** Heartbeat interval the server expects, in milliseconds. */
   heartbeatMs: number;
+  /** The ports this key may open: the server's --allow-ports intersected with the key's permitlisten. */
+  allowedPorts: PortSpan[];
+  /** The key's ceiling on connections per tunnel; 0 = none. */
+  maxConnections: number;
+  /** The key's ceiling on each tunnel's rate, bytes per second each way; 0 = none. */
+  rateLimit: number;
 }
 export interface AuthFail {
   type: 'AuthFail';
@@ -109,6 +137,14 @@ export interface OpenTunnel {
   tunnelId: number;
   remotePort: number;
   name: string;
+  /** False sets NO_COMPRESS: neither end compresses this tunnel's frames. */
+  compress: boolean;
+  /** Connections open at once on this tunnel; 0 = no limit. */
+  maxConnections: number;
+  /** Bytes per second each way on this tunnel; 0 = no limit. */
+  rateLimit: number;
+  /** Visitors the tunnel accepts (empty = anyone the server allows); at most MAX_PERMIT_FROM. */
+  permitFrom: AddressBlock[];
 }
 export interface CloseTunnel {
   type: 'CloseTunnel';
@@ -124,17 +160,29 @@ export interface TunnelStatus {
   /** The public address, "host:port", to show users. */
   address: string;
   message: string;
+  /** Effective connection limit after the key's ceiling; 0 = none. */
+  maxConnections: number;
+  /** Effective rate limit after the key's ceiling, bytes per second each way; 0 = none. */
+  rateLimit: number;
 }
+/** Sent on an idle data channel: this channel now carries the visitor conn_id. */
 export interface IncomingConn {
   type: 'IncomingConn';
   connId: number;
   tunnelId: number;
-  /** The external peer's address, for logs. */
-  peer: string;
+  /** 4 or 6: the length of both addresses (4 or 16 bytes); an IPv4-mapped IPv6 visitor is 4. */
+  family: 4 | 6;
+  /** The visitor's address and port. */
+  srcAddr: Buffer;
+  srcPort: number;
+  /** The public address and port the visitor connected to. */
+  dstAddr: Buffer;
+  dstPort: number;
 }
-export interface DataConnReady {
-  type: 'DataConnReady';
-  connId: number;
+/** The server has visitors waiting and no idle channel: open this many more. */
+export interface ChannelsWanted {
+  type: 'ChannelsWanted';
+  count: number;
 }
 export interface Heartbeat {
   type: 'Heartbeat';
@@ -180,7 +228,6 @@ export type ClientMessage =
   | DataHello
   | OpenTunnel
   | CloseTunnel
-  | DataConnReady
   | Heartbeat
   | ErrorMsg
   | Data;
@@ -192,6 +239,7 @@ export type ServerMessage =
   | DataHelloAck
   | TunnelStatus
   | IncomingConn
+  | ChannelsWanted
   | Heartbeat
   | ErrorMsg
   | Data;
@@ -291,6 +339,16 @@ function u32(n: number): Buffer {
 function lenStr(s: string, max: number, field: string): Buffer[] {
   const b = strBytes(s, max, field);
   return [u16(b.length), b];
+}
+function addressLen(family: number, field: string): number {
+  if (family === 4) return 4;
+  if (family === 6) return 16;
+  throw new RangeError(`${field} must be 4 or 6, got ${family}`);
+}
+function readFamily(r: Reader): 4 | 6 {
+  const f = r.u8();
+  if (f !== 4 && f !== 6) throw new ProtocolError('ERR_MALFORMED', `${r.what}: address family ${f}`);
+  return f;
 }
 function fixed(b: Buffer, n: number, field: string): Buffer {
   if (b.length !== n) throw new RangeError(`${field} must be ${n} bytes, got ${b.length}`);
@@ -392,8 +450,35 @@ export const MESSAGES = {
     usesStream: false,
     knownFlags: 0,
     header: () => ({}),
-    encode: (m) => [u32(m.heartbeatMs)],
-    decode: (r) => ({ type: 'AuthOk', heartbeatMs: r.u32() }),
+    encode: (m) => {
+      if (m.allowedPorts.length > MAX_AUTH_PORT_RANGES) {
+        throw new RangeError(
+          `allowedPorts has ${m.allowedPorts.length} ranges; at most ${MAX_AUTH_PORT_RANGES}`,
+        );
+      }
+      return [
+        u32(m.heartbeatMs),
+        u16(m.allowedPorts.length),
+        ...m.allowedPorts.flatMap((p) => [u16(p.low), u16(p.high)]),
+        u32(m.maxConnections),
+        u32(m.rateLimit),
+      ];
+    },
+    decode: (r) => {
+      const heartbeatMs = r.u32();
+      const n = r.u16();
+      if (n > MAX_AUTH_PORT_RANGES)
+        throw new ProtocolError('ERR_MALFORMED', `AuthOk: ${n} port ranges; at most ${MAX_AUTH_PORT_RANGES}`);
+      const allowedPorts: PortSpan[] = [];
+      for (let i = 0; i < n; i++) {
+        const low = r.u16();
+        const high = r.u16();
+        if (low < 1 || low > high)
+          throw new ProtocolError('ERR_MALFORMED', `AuthOk: port range ${low}-${high} is not a range`);
+        allowedPorts.push({ low, high });
+      }
+      return { type: 'AuthOk', heartbeatMs, allowedPorts, maxConnections: r.u32(), rateLimit: r.u32() };
+    },
   },
   AuthFail: {
     code: 0x05,
@@ -444,15 +529,56 @@ export const MESSAGES = {
     code: 0x10,
     from: 'client',
     usesStream: true,
-    knownFlags: 0,
-    header: (m) => ({ streamId: m.tunnelId }),
+    knownFlags: Flags.NO_COMPRESS,
+    header: (m) => ({ streamId: m.tunnelId, flags: m.compress ? 0 : Flags.NO_COMPRESS }),
     encode: (m) => {
       const name = strBytes(m.name, MAX_TUNNEL_NAME_LEN, 'name');
-      return [u16(m.remotePort), Buffer.of(name.length), name];
+      if (m.permitFrom.length > MAX_PERMIT_FROM) {
+        throw new RangeError(`permitFrom has ${m.permitFrom.length} blocks; at most ${MAX_PERMIT_FROM}`);
+      }
+      return [
+        u16(m.remotePort),
+        Buffer.of(name.length),
+        name,
+        u32(m.maxConnections),
+        u32(m.rateLimit),
+        Buffer.of(m.permitFrom.length),
+        ...m.permitFrom.flatMap((b) => {
+          const len = addressLen(b.family, 'permitFrom family');
+          if (b.prefix > len * 8) throw new RangeError(`permitFrom prefix /${b.prefix} is too long`);
+          return [Buffer.of(b.family, b.prefix), fixed(b.address, len, 'permitFrom address')];
+        }),
+      ];
     },
     decode: (r, h) => {
       const remotePort = r.u16();
-      return { type: 'OpenTunnel', tunnelId: h.streamId, remotePort, name: r.str(MAX_TUNNEL_NAME_LEN, true) };
+      const name = r.str(MAX_TUNNEL_NAME_LEN, true);
+      const maxConnections = r.u32();
+      const rateLimit = r.u32();
+      const n = r.u8();
+      if (n > MAX_PERMIT_FROM)
+        throw new ProtocolError(
+          'ERR_MALFORMED',
+          `OpenTunnel: ${n} permit-from blocks; at most ${MAX_PERMIT_FROM}`,
+        );
+      const permitFrom: AddressBlock[] = [];
+      for (let i = 0; i < n; i++) {
+        const family = readFamily(r);
+        const prefix = r.u8();
+        if (prefix > (family === 4 ? 32 : 128))
+          throw new ProtocolError('ERR_MALFORMED', `OpenTunnel: prefix /${prefix} for IPv${family}`);
+        permitFrom.push({ family, prefix, address: r.bytes(family === 4 ? 4 : 16) });
+      }
+      return {
+        type: 'OpenTunnel',
+        tunnelId: h.streamId,
+        remotePort,
+        name,
+        compress: (h.flags & Flags.NO_COMPRESS) === 0,
+        maxConnections,
+        rateLimit,
+        permitFrom,
+      };
     },
   },
   CloseTunnel: {
@@ -475,6 +601,8 @@ export const MESSAGES = {
       u16(m.port),
       ...lenStr(m.address, MAX_STRING_LEN, 'address'),
       ...lenStr(m.message, MAX_STRING_LEN, 'message'),
+      u32(m.maxConnections),
+      u32(m.rateLimit),
     ],
     decode: (r, h) => ({
       type: 'TunnelStatus',
@@ -484,6 +612,8 @@ export const MESSAGES = {
       port: r.u16(),
       address: r.str(MAX_STRING_LEN),
       message: r.str(MAX_STRING_LEN),
+      maxConnections: r.u32(),
+      rateLimit: r.u32(),
     }),
   },
   IncomingConn: {
@@ -492,22 +622,41 @@ export const MESSAGES = {
     usesStream: true,
     knownFlags: 0,
     header: (m) => ({ streamId: m.connId }),
-    encode: (m) => [u32(m.tunnelId), ...lenStr(m.peer, MAX_STRING_LEN, 'peer')],
-    decode: (r, h) => ({
-      type: 'IncomingConn',
-      connId: h.streamId,
-      tunnelId: r.u32(),
-      peer: r.str(MAX_STRING_LEN),
-    }),
+    encode: (m) => {
+      const len = addressLen(m.family, 'IncomingConn family');
+      return [
+        u32(m.tunnelId),
+        Buffer.of(m.family),
+        fixed(m.srcAddr, len, 'srcAddr'),
+        u16(m.srcPort),
+        fixed(m.dstAddr, len, 'dstAddr'),
+        u16(m.dstPort),
+      ];
+    },
+    decode: (r, h) => {
+      const tunnelId = r.u32();
+      const family = readFamily(r);
+      const len = family === 4 ? 4 : 16;
+      return {
+        type: 'IncomingConn',
+        connId: h.streamId,
+        tunnelId,
+        family,
+        srcAddr: r.bytes(len),
+        srcPort: r.u16(),
+        dstAddr: r.bytes(len),
+        dstPort: r.u16(),
+      };
+    },
   },
-  DataConnReady: {
-    code: 0x21,
-    from: 'client',
-    usesStream: true,
+  ChannelsWanted: {
+    code: 0x22,
+    from: 'server',
+    usesStream: false,
     knownFlags: 0,
-    header: (m) => ({ streamId: m.connId }),
-    encode: () => [],
-    decode: (_r, h) => ({ type: 'DataConnReady', connId: h.streamId }),
+    header: () => ({}),
+    encode: (m) => [u16(m.count)],
+    decode: (r) => ({ type: 'ChannelsWanted', count: r.u16() }),
   },
   Heartbeat: {
     code: 0x30,

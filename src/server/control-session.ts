@@ -1,45 +1,53 @@
 /**
- * One authenticated client's control session: its control channel, its tunnels (TunnelRegistry), its
- * idle pre-opened data channels and the data channels it has paired. Heartbeats keep it alive; silence
- * for three intervals ends it.
+ * One authenticated client's control session: its control channel, its tunnels (TunnelRegistry) and
+ * its data channels (ChannelBroker). Heartbeats keep it alive; silence for three intervals ends it.
+ * The session can also ask the client for a sign of life at once (probe), which the broker uses
+ * before trusting it with visitors and the session manager before refusing a second login.
  */
 import type { AllowListEntry, PortRange } from '../identity/index.js';
 import type { SessionKeys } from '../protocol/handshake.js';
-import { MAX_IDLE_DATA_CHANNELS, MAX_PENDING_PAIRINGS } from '../protocol/limits.js';
-import { type ClientMessage, PROTOCOL_VERSION } from '../protocol/messages.js';
-import type { ServerConnection } from '../transport/handshake.js';
+import { MAX_AUTH_PORT_RANGES, PROBE_TIMEOUT_MS } from '../protocol/limits.js';
+import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage } from '../protocol/messages.js';
+import type { ServerConnection, SessionGrant } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
-import type { ConnectionPairer, PairingSession } from './connection-pairer.js';
+import { type BrokerLimits, ChannelBroker } from './channel-broker.js';
 import type { Metrics } from './metrics.js';
-import { TunnelRegistry } from './tunnel-registry.js';
+import { intersectRanges } from './port-ranges.js';
+import { type TunnelCeilings, TunnelRegistry } from './tunnel-registry.js';
 
 /** What every session of a server shares. */
 export interface ServerContext {
   log: Logger;
   metrics: Metrics;
-  pairer: ConnectionPairer;
   heartbeatMs: number;
   bindHost: string;
   displayHost: string;
   serverRanges: readonly PortRange[];
+  /** Overrides of the broker's bounds (tests). */
+  brokerLimits?: Partial<BrokerLimits>;
 }
 
 /** A client session. */
-export class ControlSession implements PairingSession {
+export class ControlSession {
   readonly sessionId: Buffer;
   readonly sessionSecret: Buffer;
   readonly clientKey: Buffer;
   readonly fingerprint: string;
+  /** The client's control-channel address, "host:port". */
+  readonly peer: string;
+  /** When the session was established (Date.now()). */
+  readonly since = Date.now();
   readonly log: Logger;
+  readonly broker: ChannelBroker;
   closed = false;
   readonly #conn: ServerConnection;
   readonly #ctx: ServerContext;
   readonly #registry: TunnelRegistry;
-  /** Data channels carrying a connection, and idle ones; each with the unsubscribe of its close listener. */
-  readonly #paired = new Map<ServerConnection, () => void>();
-  readonly #idle = new Map<ServerConnection, () => void>();
+  #keyRanges: readonly PortRange[];
+  readonly #ceilings: TunnelCeilings;
   #idleTimer: NodeJS.Timeout | undefined;
-  #pendingProofs = 0;
+  #probe: { promise: Promise<boolean>; resolve: (alive: boolean) => void; timer: NodeJS.Timeout } | undefined;
+  #probeSeq = 0x8000_0000;
   readonly #onClosed: (s: ControlSession) => void;
 
   constructor(opts: {
@@ -47,6 +55,7 @@ export class ControlSession implements PairingSession {
     keys: SessionKeys;
     entry: AllowListEntry;
     ctx: ServerContext;
+    peer: string;
     onClosed: (s: ControlSession) => void;
   }) {
     this.#conn = opts.conn;
@@ -56,20 +65,44 @@ export class ControlSession implements PairingSession {
     this.sessionSecret = opts.keys.sessionSecret;
     this.clientKey = opts.entry.publicRaw;
     this.fingerprint = opts.entry.fingerprint;
+    this.peer = opts.peer;
+    this.#keyRanges = opts.entry.options.permitListen;
+    this.#ceilings = keyCeilings(opts.entry);
     this.log = opts.ctx.log.child({ client: opts.entry.fingerprint });
+    this.broker = new ChannelBroker({
+      session: {
+        wantChannels: (count) => this.#send({ type: 'ChannelsWanted', count }),
+        probe: () => this.probe(),
+        lastHeardAt: () => this.#conn.lastReceivedAt,
+      },
+      log: this.log,
+      heartbeatMs: opts.ctx.heartbeatMs,
+      clientAddress: remoteAddressOf(opts.conn),
+      ...(opts.ctx.brokerLimits ? { limits: opts.ctx.brokerLimits } : {}),
+    });
     this.#registry = new TunnelRegistry({
       bindHost: opts.ctx.bindHost,
       displayHost: opts.ctx.displayHost,
       serverRanges: opts.ctx.serverRanges,
-      keyRanges: opts.entry.options.permitListen,
+      keyRanges: this.#keyRanges,
+      ceilings: this.#ceilings,
       metrics: opts.ctx.metrics,
       log: this.log,
       hooks: {
         status: (msg) => this.#send(msg),
-        incoming: (tunnelId, counters, socket) => this.#ctx.pairer.incoming(this, tunnelId, counters, socket),
-        tunnelClosed: (tunnelId) => this.#ctx.pairer.dropTunnel(this, tunnelId),
+        incoming: (tunnel, socket) => this.broker.visitor(socket, tunnel),
+        tunnelClosed: (tunnelId) => this.broker.dropTunnel(tunnelId),
       },
     });
+  }
+
+  /** What AuthOk grants this session: the heartbeat, the ports the key may open, its ceilings. */
+  grant(): SessionGrant {
+    return {
+      heartbeatMs: this.#ctx.heartbeatMs,
+      allowedPorts: intersectRanges(this.#ctx.serverRanges, this.#keyRanges).slice(0, MAX_AUTH_PORT_RANGES),
+      ...this.#ceilings,
+    };
   }
 
   /** Starts serving the control channel. */
@@ -87,68 +120,64 @@ export class ControlSession implements PairingSession {
     return this.#registry.ports;
   }
 
-  sendIncoming(connId: number, tunnelId: number, peer: string): void {
-    this.#send({ type: 'IncomingConn', connId, tunnelId, peer });
-  }
-
-  adoptChannel(conn: ServerConnection): void {
-    this.#idle.get(conn)?.();
-    this.#idle.delete(conn);
-    if (!this.#paired.has(conn))
-      this.#paired.set(
-        conn,
-        conn.onClose(() => this.#paired.delete(conn)),
-      );
-  }
-
-  /** Counts a data channel waiting for its proof; false at the cap (MAX_PENDING_PAIRINGS). */
-  reserveProof(): boolean {
-    if (this.closed || this.#pendingProofs >= MAX_PENDING_PAIRINGS) return false;
-    this.#pendingProofs += 1;
-    return true;
-  }
-
-  releaseProof(): void {
-    this.#pendingProofs -= 1;
-  }
-
   /**
-   * Keeps a proven data channel (pre-opened, or done with its last connection) until a connection
-   * needs it. False when the session is over or the idle cap is reached: the caller closes it.
+   * Asks the client for a sign of life (a Heartbeat it must answer). Resolves true as soon as
+   * anything arrives on the control channel, false after `timeoutMs` of silence or on close.
    */
-  addIdle(conn: ServerConnection): boolean {
-    this.#paired.get(conn)?.();
-    this.#paired.delete(conn);
-    if (this.closed || conn.closed || this.#idle.size >= MAX_IDLE_DATA_CHANNELS) return false;
-    this.#idle.set(
-      conn,
-      conn.onClose(() => this.#idle.delete(conn)),
-    );
-    return true;
+  probe(timeoutMs: number = PROBE_TIMEOUT_MS): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.#probe) return this.#probe.promise;
+    let resolve!: (alive: boolean) => void;
+    const promise = new Promise<boolean>((r) => {
+      resolve = r;
+    });
+    const timer = setTimeout(() => this.#settleProbe(false), timeoutMs);
+    timer.unref();
+    this.#probe = { promise, resolve, timer };
+    this.#probeSeq = this.#probeSeq >= 0xffff_ffff ? 0x8000_0000 : this.#probeSeq + 1;
+    this.#send({ type: 'Heartbeat', reply: false, seq: this.#probeSeq });
+    return promise;
   }
 
   /**
-   * Ends the session: its listeners and waiting connections go at once, so the same key can log in
-   * again without "port already in use". Established connections survive unless `revoke` is set.
+   * The key's permitlisten changed: tunnels outside the new ranges close (reason revoked) with their
+   * connections, and only the new ranges may be opened from now on.
+   */
+  narrow(keyRanges: readonly PortRange[]): Set<number> {
+    this.#keyRanges = keyRanges;
+    return this.#registry.narrow(keyRanges);
+  }
+
+  /**
+   * Ends the session: its listeners and waiting visitors go at once, so the same key can log in again
+   * without "port already in use". Relayed connections survive unless `revoke` is set.
    */
   close(reason: string, opts: { revoke?: boolean } = {}): void {
     if (this.closed) return;
     this.closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#settleProbe(false);
     this.#registry.closeAll();
-    this.#ctx.pairer.dropSession(this);
-    for (const c of [...this.#idle.keys()]) c.close();
     if (opts.revoke) {
       this.#send({ type: 'AuthFail', reason: 'revoked', version: PROTOCOL_VERSION, message: reason });
-      for (const c of [...this.#paired.keys()]) c.close();
+      this.broker.revoke(reason);
+    } else {
+      this.broker.close(reason);
     }
-    this.#conn.stream.end();
-    setTimeout(() => this.#conn.close(), 500).unref();
+    this.#conn.end();
     this.log.info('client session ended', { reason });
     this.#onClosed(this);
   }
 
-  #send(msg: Parameters<ServerConnection['send']>[0]): void {
+  #settleProbe(alive: boolean): void {
+    const p = this.#probe;
+    if (!p) return;
+    this.#probe = undefined;
+    clearTimeout(p.timer);
+    p.resolve(alive);
+  }
+
+  #send(msg: ServerMessage): void {
     if (!this.#conn.closed) this.#conn.send(msg);
   }
 
@@ -162,6 +191,7 @@ export class ControlSession implements PairingSession {
   #handle(msg: ClientMessage): void {
     if (this.closed) return;
     this.#touch();
+    this.#settleProbe(true);
     switch (msg.type) {
       case 'OpenTunnel':
         this.#registry.open(msg);
@@ -173,12 +203,20 @@ export class ControlSession implements PairingSession {
         if (!msg.reply) this.#send({ type: 'Heartbeat', reply: true, seq: msg.seq });
         return;
       case 'Error':
-        if (msg.streamId !== 0) this.#ctx.pairer.fail(msg.streamId, `client: ${msg.code} ${msg.message}`);
-        else this.log.warn('client reported an error', { code: msg.code, message: msg.message });
+        this.log.warn('client reported an error', { code: msg.code, message: msg.message });
         return;
       default:
         this.log.warn('protocol error on the control channel', { got: msg.type });
         this.close(`unexpected ${msg.type} on the control channel`);
     }
   }
+}
+
+/** The key's per-tunnel ceilings (none yet: the allow-list has no option for them). */
+function keyCeilings(_entry: AllowListEntry): TunnelCeilings {
+  return { maxConnections: 0, rateLimit: 0 };
+}
+
+function remoteAddressOf(conn: ServerConnection): string | undefined {
+  return (conn.stream as { remoteAddress?: string }).remoteAddress;
 }

@@ -7,20 +7,26 @@ import { type PortRange, portAllowed } from '../identity/index.js';
 import { MAX_TUNNELS_PER_SESSION } from '../protocol/limits.js';
 import type { OpenTunnel, TunnelReasonName, TunnelStatus } from '../protocol/messages.js';
 import type { Logger } from '../util/logger.js';
-import type { Metrics, TunnelCounters } from './metrics.js';
+import type { BrokerTunnel } from './channel-broker.js';
+import type { Metrics } from './metrics.js';
 
-interface OpenListener {
-  tunnelId: number;
-  name: string;
-  port: number;
+interface OpenListener extends BrokerTunnel {
   server: Server;
-  counters: TunnelCounters;
+  /** The effective limits sent back in TunnelStatus (enforced from phase 2 on). */
+  maxConnections: number;
+  rateLimit: number;
+}
+
+/** A key's ceilings on each tunnel; 0 = none. */
+export interface TunnelCeilings {
+  maxConnections: number;
+  rateLimit: number;
 }
 
 /** What the registry reports and where it sends external connections. */
 export interface RegistryHooks {
   status(msg: TunnelStatus): void;
-  incoming(tunnelId: number, counters: TunnelCounters, socket: Socket): void;
+  incoming(tunnel: BrokerTunnel, socket: Socket): void;
   tunnelClosed(tunnelId: number): void;
 }
 
@@ -34,6 +40,8 @@ export interface RegistryOptions {
   serverRanges: readonly PortRange[];
   /** Ports this key may open (permitlisten). */
   keyRanges: readonly PortRange[];
+  /** The key's per-tunnel ceilings. */
+  ceilings: TunnelCeilings;
   metrics: Metrics;
   log: Logger;
   hooks: RegistryHooks;
@@ -43,9 +51,11 @@ export interface RegistryOptions {
 export class TunnelRegistry {
   readonly #tunnels = new Map<number, OpenListener | 'opening'>();
   readonly #opts: RegistryOptions;
+  #keyRanges: readonly PortRange[];
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
+    this.#keyRanges = opts.keyRanges;
   }
 
   /** Ports open now. */
@@ -56,6 +66,8 @@ export class TunnelRegistry {
   /** Handles OpenTunnel. */
   open(msg: OpenTunnel): void {
     const { tunnelId, remotePort: port, name } = msg;
+    const maxConnections = effective(msg.maxConnections, this.#opts.ceilings.maxConnections);
+    const rateLimit = effective(msg.rateLimit, this.#opts.ceilings.rateLimit);
     const refuse = (reason: TunnelReasonName, message: string) => {
       this.#opts.log.warn('tunnel refused', { tunnel: name, port, reason });
       this.#opts.hooks.status({
@@ -66,6 +78,8 @@ export class TunnelRegistry {
         port: 0,
         address: '',
         message,
+        maxConnections,
+        rateLimit,
       });
     };
     if (this.#tunnels.has(tunnelId)) {
@@ -80,7 +94,7 @@ export class TunnelRegistry {
       refuse('invalid', `port ${port} is not a TCP port`);
       return;
     }
-    if (!portAllowed(port, this.#opts.serverRanges) || !portAllowed(port, this.#opts.keyRanges)) {
+    if (!portAllowed(port, this.#opts.serverRanges) || !portAllowed(port, this.#keyRanges)) {
       refuse('port_not_allowed', `port ${port} is not allowed for this key on this server`);
       return;
     }
@@ -92,8 +106,9 @@ export class TunnelRegistry {
     }
     this.#tunnels.set(tunnelId, 'opening');
     const counters = this.#opts.metrics.tunnel(port, name);
+    const tunnel = { tunnelId, name, port, compress: msg.compress, counters };
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
-      this.#opts.hooks.incoming(tunnelId, counters, socket),
+      this.#opts.hooks.incoming(tunnel, socket),
     );
     server.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#tunnels.get(tunnelId) !== 'opening') {
@@ -110,7 +125,14 @@ export class TunnelRegistry {
         server.close();
         return;
       }
-      this.#tunnels.set(tunnelId, { tunnelId, name, port, server, counters });
+      if (!portAllowed(port, this.#keyRanges)) {
+        // The allow-list narrowed while the port was being opened.
+        server.close();
+        this.#tunnels.delete(tunnelId);
+        refuse('port_not_allowed', `port ${port} is not allowed for this key on this server`);
+        return;
+      }
+      this.#tunnels.set(tunnelId, { ...tunnel, server, maxConnections, rateLimit });
       const address = `${this.#opts.displayHost}:${port}`;
       this.#opts.log.info('tunnel open', { tunnel: name, listen: `${this.#opts.bindHost}:${port}` });
       this.#opts.hooks.status({
@@ -121,18 +143,24 @@ export class TunnelRegistry {
         port,
         address,
         message: '',
+        maxConnections,
+        rateLimit,
       });
     });
   }
 
   /** Handles CloseTunnel (and closes on session end). Established connections are left alone. */
-  close(tunnelId: number, report = true): void {
+  close(tunnelId: number, report: TunnelReasonName | false = 'closed_by_client', message = ''): void {
     const t = this.#tunnels.get(tunnelId);
     if (t === undefined) return;
     this.#tunnels.delete(tunnelId);
     if (t !== 'opening') {
       t.server.close();
-      this.#opts.log.info('tunnel closed', { tunnel: t.name, port: t.port });
+      this.#opts.log.info('tunnel closed', {
+        tunnel: t.name,
+        port: t.port,
+        reason: report || 'session ended',
+      });
     }
     this.#opts.hooks.tunnelClosed(tunnelId);
     if (report) {
@@ -140,16 +168,40 @@ export class TunnelRegistry {
         type: 'TunnelStatus',
         tunnelId,
         state: 'closed',
-        reason: 'closed_by_client',
+        reason: report,
         port: t === 'opening' ? 0 : t.port,
         address: '',
-        message: '',
+        message,
+        maxConnections: t === 'opening' ? 0 : t.maxConnections,
+        rateLimit: t === 'opening' ? 0 : t.rateLimit,
       });
     }
+  }
+
+  /**
+   * The key's permitlisten changed: from now on only `keyRanges` may be opened, and every open tunnel
+   * outside them closes with reason `revoked`. Returns the ports it closed.
+   */
+  narrow(keyRanges: readonly PortRange[]): Set<number> {
+    this.#keyRanges = keyRanges;
+    const closed = new Set<number>();
+    for (const [id, t] of [...this.#tunnels]) {
+      if (t === 'opening' || portAllowed(t.port, keyRanges)) continue;
+      closed.add(t.port);
+      this.close(id, 'revoked', `port ${t.port} is no longer allowed for this key`);
+    }
+    return closed;
   }
 
   /** Closes every listener (session end). */
   closeAll(): void {
     for (const id of [...this.#tunnels.keys()]) this.close(id, false);
   }
+}
+
+/** A requested limit under a ceiling; 0 means none on either side. */
+function effective(requested: number, ceiling: number): number {
+  if (ceiling === 0) return requested;
+  if (requested === 0) return ceiling;
+  return Math.min(requested, ceiling);
 }

@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { ProtocolError } from '../protocol/errors.js';
 import { type CompressionMode, FrameDecoder, FrameEncoder } from '../protocol/frame-codec.js';
-import { MAX_FRAME_LEN } from '../protocol/limits.js';
+import { CHANNEL_LINGER_MS, MAX_FRAME_LEN, PARTIAL_FRAME_TIMEOUT_MS } from '../protocol/limits.js';
 import type { Message } from '../protocol/messages.js';
 
 /** Frames up to this size are joined before writing. */
@@ -27,18 +27,26 @@ export class FramedConnection<In extends Message, Out extends Message> {
   #closed = false;
   #closeListeners: Array<(err: Error | undefined) => void> = [];
   #endListener: (() => void) | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  #partialTimer: NodeJS.Timeout | undefined;
+  readonly #partialTimeoutMs: number;
+  /** When the last bytes arrived (Date.now()); a sign of life of the peer. */
+  lastReceivedAt = Date.now();
 
   constructor(
     stream: Duplex,
     decode: (plaintext: Buffer) => In,
-    options: { compression?: CompressionMode } = {},
+    options: { compression?: CompressionMode; partialFrameTimeoutMs?: number } = {},
   ) {
     this.stream = stream;
     this.encoder = new FrameEncoder(options);
     this.decoder = new FrameDecoder(decode);
+    this.#partialTimeoutMs = options.partialFrameTimeoutMs ?? PARTIAL_FRAME_TIMEOUT_MS;
     stream.on('data', (chunk: Buffer) => {
+      this.lastReceivedAt = Date.now();
       this.decoder.push(chunk);
       this.#pump();
+      if (this.decoder.midFrame) this.#armPartialTimer();
     });
     stream.on('end', () => {
       this.#ended = true;
@@ -165,7 +173,53 @@ export class FramedConnection<In extends Message, Out extends Message> {
     this.#finish(err);
   }
 
+  /**
+   * Ends our side after what was sent is flushed (the peer reads it, then sees the end), and closes
+   * for good after CHANNEL_LINGER_MS: a peer that never reads or never ends cannot keep the socket.
+   */
+  end(lingerMs: number = CHANNEL_LINGER_MS): void {
+    if (this.#closed) return;
+    if (!this.stream.writableEnded) this.stream.end();
+    this.#lingerTimer ??= setTimeout(() => this.close(), lingerMs);
+    this.#lingerTimer.unref();
+  }
+
+  /** Calls `listener` once when the stream's write buffer has drained. */
+  onDrain(listener: () => void): void {
+    this.stream.once('drain', listener);
+  }
+
+  /** Bytes waiting in the stream's write buffer. */
+  get writeBacklog(): number {
+    return this.stream.writableLength;
+  }
+
+  /** The peer is mid-frame: no byte for the timeout while reading closes the connection. */
+  #armPartialTimer(): void {
+    if (this.#partialTimer || this.#closed) return;
+    const check = () => {
+      this.#partialTimer = undefined;
+      if (this.#closed || !this.decoder.midFrame) return;
+      const idle = Date.now() - this.lastReceivedAt;
+      // Paused by us (backpressure, or an owner waiting): the peer is not the one who is silent.
+      if (idle < this.#partialTimeoutMs || this.stream.isPaused() || this.#paused) {
+        this.#partialTimer = setTimeout(check, Math.max(10, this.#partialTimeoutMs - idle));
+        this.#partialTimer.unref();
+        return;
+      }
+      this.close(
+        new ProtocolError(
+          'ERR_IDLE_TIMEOUT',
+          `no byte for ${this.#partialTimeoutMs} ms in the middle of a frame`,
+        ),
+      );
+    };
+    this.#partialTimer = setTimeout(check, this.#partialTimeoutMs);
+    this.#partialTimer.unref();
+  }
+
   #pump(): void {
+    let starved = false;
     while (!this.#closed && !this.#paused && (this.#handler || this.#waiter)) {
       let msg: In | undefined;
       try {
@@ -177,17 +231,30 @@ export class FramedConnection<In extends Message, Out extends Message> {
         else this.close(err as Error);
         return;
       }
-      if (msg === undefined) break;
+      if (msg === undefined) {
+        starved = true;
+        break;
+      }
       if (this.#waiter) this.#waiter.resolve(msg);
       else this.#handler!(msg);
     }
     if (this.#closed) return;
+    if (this.#ended && starved && this.decoder.midFrame) {
+      // The peer ended (or reset) the stream inside a frame: that frame can never complete.
+      const err = new ProtocolError(
+        'ERR_TRUNCATED',
+        'the peer ended the connection in the middle of a frame',
+      );
+      if (this.#waiter) this.#waiter.reject(err);
+      this.close(err);
+      return;
+    }
     if (this.decoder.buffered > READ_BUFFER_LIMIT || this.#paused) {
       if (!this.stream.isPaused()) this.stream.pause();
     } else if (this.stream.isPaused()) {
       this.stream.resume();
     }
-    if (this.#ended && this.decoder.buffered === 0 && !this.#paused) {
+    if (this.#ended && !this.decoder.midFrame && !this.#paused) {
       this.#ended = false;
       if (this.#waiter) this.#waiter.reject(new ProtocolError('ERR_CLOSED', 'peer closed the connection'));
       const l = this.#endListener;
@@ -199,6 +266,8 @@ export class FramedConnection<In extends Message, Out extends Message> {
   #finish(err: Error | undefined): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#lingerTimer) clearTimeout(this.#lingerTimer);
+    if (this.#partialTimer) clearTimeout(this.#partialTimer);
     if (err && !this.#closeError) this.#closeError = err;
     const e = this.#closeError;
     this.#waiter?.reject(e ?? new ProtocolError('ERR_CLOSED', 'connection closed'));

@@ -15,13 +15,16 @@ import {
 } from '../protocol/handshake.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../protocol/limits.js';
 import {
+  type AuthFail,
   type AuthFailReasonName,
+  type AuthOk,
   type ClientHello,
   type ClientMessage,
   type DataHello,
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../protocol/messages.js';
+import { escapeControls } from '../util/escape.js';
 import type { FramedConnection } from './framed-connection.js';
 
 /** The client's end of a control or data channel. */
@@ -49,8 +52,12 @@ function unexpected(got: string, wanted: string): ProtocolError {
 export interface ClientHandshakeResult {
   keys: SessionKeys;
   serverKey: Buffer;
-  heartbeatMs: number;
+  /** The server's AuthOk: heartbeat interval, the ports and ceilings of this key. */
+  authOk: AuthOk;
 }
+
+/** What the server grants a session in AuthOk. */
+export type SessionGrant = Omit<AuthOk, 'type'>;
 
 /** Runs the client's control handshake. Throws AuthRejectedError on AuthFail, ProtocolError otherwise. */
 export async function runClientHandshake(
@@ -65,7 +72,7 @@ export async function runClientHandshake(
   const hs = new ClientHandshake(opts);
   conn.send(hs.hello());
   const first = await conn.receive(deadline.left());
-  if (first.type === 'AuthFail') throw rejected(first.reason, first.message, first.version);
+  if (first.type === 'AuthFail') throw cleartextRefusal(first);
   if (first.type !== 'ServerHello') throw unexpected(first.type, 'ServerHello');
   const { auth, keys, serverKey } = hs.onServerHello(first);
   conn.encoder.setKeys(keys.send);
@@ -74,14 +81,31 @@ export async function runClientHandshake(
   const answer = await conn.receive(deadline.left());
   if (answer.type === 'AuthFail') throw rejected(answer.reason, answer.message, answer.version);
   if (answer.type !== 'AuthOk') throw unexpected(answer.type, 'AuthOk');
-  return { keys, serverKey, heartbeatMs: answer.heartbeatMs };
+  return { keys, serverKey, authOk: answer };
 }
 
+/**
+ * A refusal in clear, before the server proved its key: anyone on the path could have sent it. Only
+ * a version mismatch is believed (keys cannot exist across versions), and even then its text is not
+ * shown: the message is built here from the version number.
+ */
+function cleartextRefusal(fail: AuthFail): ProtocolError {
+  if (fail.reason === 'version_mismatch') {
+    return new AuthRejectedError(
+      'version_mismatch',
+      `the server speaks protocol version ${fail.version}, this client speaks ${PROTOCOL_VERSION}; upgrade the older side`,
+      fail.version,
+    );
+  }
+  return new ProtocolError(
+    'ERR_UNEXPECTED_MESSAGE',
+    `the server sent an unauthenticated refusal (${fail.reason}) before proving its key; ignored`,
+  );
+}
+
+/** A refusal after the server proved its key; its text is the peer's, so it is shown escaped. */
 function rejected(reason: AuthFailReasonName, message: string, version: number): AuthRejectedError {
-  const text =
-    reason === 'version_mismatch'
-      ? `the server speaks protocol version ${version}, this client speaks ${PROTOCOL_VERSION}; upgrade the older side`
-      : `server refused the connection: ${reason}${message ? ` (${message})` : ''}`;
+  const text = `server refused the connection: ${reason}${message ? ` (${escapeControls(message)})` : ''}`;
   return new AuthRejectedError(reason, text, version);
 }
 
@@ -90,7 +114,7 @@ export interface PendingServerSession {
   keys: SessionKeys;
   clientKey: Buffer;
   /** Sends AuthOk: the session is established. */
-  accept(heartbeatMs: number): void;
+  accept(grant: SessionGrant): void;
   /** Sends AuthFail and closes the connection. */
   reject(reason: AuthFailReasonName, message: string): void;
 }
@@ -122,23 +146,24 @@ export async function runServerHandshake(
   return {
     keys,
     clientKey,
-    accept: (heartbeatMs) => {
-      conn.send({ type: 'AuthOk', heartbeatMs });
+    accept: (grant) => {
+      conn.send({ type: 'AuthOk', ...grant });
     },
     reject: (reason, message) => failAndClose(conn, reason, message),
   };
 }
 
-/** Sends AuthFail (in whatever mode the connection is in) and closes after it is flushed. */
+/**
+ * Sends AuthFail and ends the connection once it is flushed. Only a version mismatch goes out in
+ * clear (before keys exist); every other refusal is sent after the server proved its key.
+ */
 export function failAndClose(conn: ServerConnection, reason: AuthFailReasonName, message: string): void {
   if (conn.closed) return;
   try {
     // Cleartext frames are small; a long message is cut rather than refused by the peer.
     conn.send({ type: 'AuthFail', reason, version: PROTOCOL_VERSION, message: message.slice(0, 400) });
   } finally {
-    conn.stream.end();
-    // A peer that never reads must not keep the socket alive.
-    setTimeout(() => conn.close(), 1000).unref();
+    conn.end();
   }
 }
 
@@ -151,7 +176,7 @@ export async function runDataClientHandshake(
   const hs = new DataClientHandshake(opts);
   conn.send(hs.hello());
   const ack = await conn.receive(deadline.left());
-  if (ack.type === 'AuthFail') throw rejected(ack.reason, ack.message, ack.version);
+  if (ack.type === 'AuthFail') throw cleartextRefusal(ack);
   if (ack.type !== 'DataHelloAck') throw unexpected(ack.type, 'DataHelloAck');
   const keys = hs.onAck(ack);
   conn.encoder.setKeys(keys.send);

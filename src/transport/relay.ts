@@ -1,16 +1,34 @@
 /**
  * The relay between a keyed data channel and a plain TCP socket, used by both ends: the server relays
- * an external connection, the client its local target. Backpressure both ways (a full writer pauses
+ * a visitor's connection, the client its local target. Backpressure both ways (a full writer pauses
  * the other side's reader), TCP half-close carried as a FIN flag, a reset carried as an Error frame.
  */
 import type { Socket } from 'node:net';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_PAYLOAD } from '../protocol/limits.js';
 import type { Data, ErrorMsg, Message } from '../protocol/messages.js';
-import type { FramedConnection } from './framed-connection.js';
+import { resetSocket } from './sockets.js';
 
-/** A data channel from either end: it sends and receives Data and Error. */
-export type DataChannel = FramedConnection<Message, Data | ErrorMsg>;
+/**
+ * What the relay needs of a data channel (a FramedConnection from either end): messages in, Data and
+ * Error out, backpressure, and the ways to end it.
+ */
+export interface RelayChannel {
+  readonly closed: boolean;
+  send(msg: Data | ErrorMsg): boolean;
+  onMessage(handler: (msg: Message) => void): void;
+  onEnd(listener: () => void): void;
+  onClose(listener: (err: Error | undefined) => void): () => void;
+  onDrain(listener: () => void): void;
+  /** Drops the message handler and end listener: the channel goes back to its owner. */
+  detach(): void;
+  resume(): void;
+  pause(): void;
+  /** Ends our side gracefully (flush, then a bounded linger). */
+  end(): void;
+  /** Closes at once. */
+  close(err?: Error): void;
+}
 
 /** How a relay ended. */
 export interface RelayEnd {
@@ -18,6 +36,8 @@ export interface RelayEnd {
   clean: boolean;
   /** What broke it, when not clean. */
   error?: Error;
+  /** The peer reported that it could not serve the connection (Error target_unreachable). */
+  refused?: boolean;
   bytesToSocket: number;
   bytesFromSocket: number;
 }
@@ -31,27 +51,33 @@ export interface RelayHooks {
   onEnd?(end: RelayEnd): void;
   /**
    * After a clean end (FIN both ways) the channel is idle and may carry another connection. Return
-   * true to take it back (the relay lets go of it without closing); false to close it.
+   * true to take it back (the relay lets go of it without closing); false to end it.
    */
-  reuse?(channel: DataChannel): boolean;
+  reuse?(): boolean;
+}
+
+/** A running relay: ends it from outside (revocation, shutdown). */
+export interface RelayHandle {
+  /** Resets both sides now. */
+  abort(why: Error): void;
 }
 
 /** Starts relaying; the socket must have been created with allowHalfOpen. */
-export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = {}): void {
+export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks = {}): RelayHandle {
   let sentFin = false;
   let gotFin = false;
   let done = false;
   let toSocket = 0;
   let fromSocket = 0;
 
-  const end = (clean: boolean, error?: Error, resetPeer = true) => {
+  const end = (clean: boolean, error?: Error, resetPeer = true, refused = false) => {
     if (done) return;
     done = true;
     if (clean) {
       socket.end();
       unsubscribeClose();
       channel.detach();
-      if (!(hooks.reuse?.(channel) ?? false)) channel.stream.end();
+      if (!(hooks.reuse?.() ?? false)) channel.end();
     } else {
       if (resetPeer && !channel.closed) {
         channel.send({
@@ -60,24 +86,16 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
           code: 'reset',
           message: error?.message ?? 'connection reset',
         });
-        channel.stream.end();
-        setTimeout(() => channel.close(), 1000).unref();
+        channel.end();
       } else {
         channel.close();
       }
-      if (
-        typeof socket.resetAndDestroy === 'function' &&
-        !socket.destroyed &&
-        socket.readyState !== 'opening'
-      ) {
-        socket.resetAndDestroy();
-      } else {
-        socket.destroy();
-      }
+      resetSocket(socket);
     }
     hooks.onEnd?.({
       clean,
       ...(error ? { error } : {}),
+      ...(refused ? { refused } : {}),
       bytesToSocket: toSocket,
       bytesFromSocket: fromSocket,
     });
@@ -117,7 +135,10 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
         maybeDone();
       }
     } else if (msg.type === 'Error') {
-      end(false, new Error(`peer reset: ${msg.message}`), false);
+      const refused = msg.code === 'target_unreachable';
+      end(false, new Error(`peer reset: ${msg.message}`), false, refused);
+    } else if (msg.type === 'Heartbeat') {
+      // A keepalive sent while the channel was idle may cross its assignment: harmless.
     } else {
       end(false, new ProtocolError('ERR_UNEXPECTED_MESSAGE', `${msg.type} on a data channel`));
     }
@@ -128,6 +149,7 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
   const unsubscribeClose = channel.onClose((err) => {
     if (!done) end(false, err ?? new Error('data channel closed'), false);
   });
+  channel.resume();
 
   const onDrain = () => socket.resume();
   socket.on('data', (chunk: Buffer) => {
@@ -138,9 +160,9 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
     for (let off = 0; off < chunk.length; off += MAX_PAYLOAD) {
       ok = channel.send({ type: 'Data', fin: false, payload: chunk.subarray(off, off + MAX_PAYLOAD) });
     }
-    if (!ok) {
+    if (!ok && !channel.closed) {
       socket.pause();
-      channel.stream.once('drain', onDrain);
+      channel.onDrain(onDrain);
     }
   });
   socket.on('end', () => {
@@ -155,4 +177,6 @@ export function relay(channel: DataChannel, socket: Socket, hooks: RelayHooks = 
   socket.on('close', () => {
     if (!done && !(sentFin && gotFin)) end(false, new Error('socket closed'));
   });
+  socket.resume();
+  return { abort: (why) => end(false, why) };
 }

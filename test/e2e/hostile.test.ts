@@ -5,7 +5,12 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
 import { FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { type ClientMessage, decodeServerMessage, type ServerMessage } from '../../src/protocol/messages.js';
+import {
+  type ClientMessage,
+  decodeServerMessage,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+} from '../../src/protocol/messages.js';
 import { FramedConnection } from '../../src/transport/framed-connection.js';
 import { runClientHandshake, runDataClientHandshake } from '../../src/transport/handshake.js';
 import { dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
@@ -51,7 +56,9 @@ test('garbage on the control port closes that socket only', async (t) => {
 });
 
 test('a half handshake times out and is closed; others still connect', async (t) => {
-  const { server, startClient } = await startPair(t, { server: { handshakeTimeoutMs: 300 } });
+  const { server, startClient, client } = await startPair(t, { server: { handshakeTimeoutMs: 300 } });
+  // The pair's own client holds the key; the one started below must find it free.
+  await client.close();
   const clientIdentity = generateIdentity('half');
   const s = connect({ host: '127.0.0.1', port: server.address.port });
   await once(s, 'connect');
@@ -90,8 +97,7 @@ test('too many handshakes at once: the extra connections are refused, the server
   await c.waitFor((x) => x.connection.kind === 'connected');
 });
 
-test('a stranger who learns a session id and a conn_id cannot claim the connection', async (t) => {
-  const echo = await echoServer(t);
+test('a stranger who learns a session id cannot get a visitor: only proven channels are assigned', async (t) => {
   const remotePort = await freePort();
   const serverIdentity = generateIdentity('server');
   const clientIdentity = generateIdentity('client');
@@ -103,30 +109,40 @@ test('a stranger who learns a session id and a conn_id cannot claim the connecti
     client: { identity: clientIdentity },
   });
   await client.close();
-  // A hand-driven client, so we choose when (and whether) to claim.
+  // A hand-driven client, so we choose when (and whether) to open a data channel.
   const ctl = connect({ host: '127.0.0.1', port: server.address.port, noDelay: true });
   await once(ctl, 'connect');
   const control = new FramedConnection<ServerMessage, ClientMessage>(ctl, decodeServerMessage);
   const hs = await runClientHandshake(control, { identity: clientIdentity, checkServerKey: () => {} });
   t.after(() => control.close());
-  control.send({ type: 'OpenTunnel', tunnelId: 1, remotePort, name: 'e' });
+  control.send({
+    type: 'OpenTunnel',
+    tunnelId: 1,
+    remotePort,
+    name: 'e',
+    compress: true,
+    maxConnections: 0,
+    rateLimit: 0,
+    permitFrom: [],
+  });
   const status = await control.receive(2000);
   assert.equal(status.type === 'TunnelStatus' && status.state, 'active');
   const external = await dial(remotePort, { allowHalfOpen: true });
-  const incoming = await control.receive(2000);
-  assert.equal(incoming.type, 'IncomingConn');
-  const connId = incoming.type === 'IncomingConn' ? incoming.connId : 0;
+  external.write('hello');
+  // No idle channel: the server asks for one.
+  const wanted = await control.receive(2000);
+  assert.deepEqual(wanted, { type: 'ChannelsWanted', count: 1 });
 
-  // The stranger knows the session id (it travels in clear in DataHello) and the conn_id.
+  // The stranger knows the session id (it travels in clear in DataHello).
   const attempts: Array<(s: Socket) => void> = [
-    // a cleartext DataConnReady instead of a DataHello
-    (s) => s.write(new FrameEncoder().encodeToBuffer({ type: 'DataConnReady', connId })),
-    // a DataHello, then a frame under keys it had to guess
+    // garbage keyed as if it had guessed the keys
+    (s) => s.write(new FrameEncoder().encodeToBuffer({ type: 'Heartbeat', reply: false, seq: 0 })),
+    // a DataHello, then a proof under keys it had to guess
     (s) => {
       s.write(
         new FrameEncoder().encodeToBuffer({
           type: 'DataHello',
-          version: 1,
+          version: PROTOCOL_VERSION,
           sessionId: hs.keys.sessionId,
           nonce: randomBytes(32),
         }),
@@ -134,36 +150,41 @@ test('a stranger who learns a session id and a conn_id cannot claim the connecti
       s.once('data', () => {
         const forged = new FrameEncoder();
         forged.setKeys({ key: randomBytes(32), nonceBase: randomBytes(4) });
-        s.write(forged.encodeToBuffer({ type: 'DataConnReady', connId }));
+        s.write(forged.encodeToBuffer({ type: 'Heartbeat', reply: false, seq: 0 }));
       });
     },
   ];
   for (const attempt of attempts) {
     const s = connect({ host: '127.0.0.1', port: server.address.port });
     await once(s, 'connect');
+    const started = Date.now();
     attempt(s);
     await closed(s);
+    assert.ok(Date.now() - started < 1500, `the stranger was closed after ${Date.now() - started} ms`);
   }
-  // A made-up session id is refused outright.
+  // A made-up session id is closed without a word.
   const fake = connect({ host: '127.0.0.1', port: server.address.port });
   await once(fake, 'connect');
   const fakeConn = new FramedConnection<ServerMessage, ClientMessage>(fake, decodeServerMessage);
   await assert.rejects(
     runDataClientHandshake(fakeConn, { sessionId: randomBytes(16), sessionSecret: randomBytes(32) }),
-    (err: Error & { reason?: string }) => err.reason === 'unknown_session',
+    (err: Error & { code?: string }) => err.code === 'ERR_CLOSED',
   );
 
-  // The real client still claims the connection, and bytes flow to the real target.
+  // The real client's proven channel gets the visitor: IncomingConn, then its bytes.
   const ds = connect({ host: '127.0.0.1', port: server.address.port, noDelay: true, allowHalfOpen: true });
   await once(ds, 'connect');
   const data = new FramedConnection<ServerMessage, ClientMessage>(ds, decodeServerMessage);
   await runDataClientHandshake(data, { sessionId: hs.keys.sessionId, sessionSecret: hs.keys.sessionSecret });
-  data.send({ type: 'DataConnReady', connId });
-  external.write('hello');
+  data.send({ type: 'Heartbeat', reply: false, seq: 0 });
+  const incoming = await data.receive(2000);
+  assert.equal(incoming.type, 'IncomingConn');
+  assert.ok(incoming.type === 'IncomingConn' && incoming.tunnelId === 1 && incoming.family === 4);
+  assert.ok(incoming.type === 'IncomingConn' && incoming.srcPort === external.localPort);
+  assert.ok(incoming.type === 'IncomingConn' && incoming.dstPort === remotePort);
   const first = await data.receive(2000);
   assert.equal(first.type === 'Data' && first.payload.toString(), 'hello');
   data.send({ type: 'Data', fin: true, payload: Buffer.from('world') });
   assert.equal((await readAll(external)).toString(), 'world');
-  void echo;
   data.close();
 });

@@ -107,7 +107,7 @@ describe('messages', () => {
     const stream = Buffer.from(ok);
     stream.writeUInt32BE(5, 2); // Heartbeat does not use stream_id
     throwsCode(() => decodeMessage(stream), 'ERR_MALFORMED');
-    const reason = encodeMessage({ type: 'AuthFail', reason: 'busy', version: 1, message: '' });
+    const reason = encodeMessage({ type: 'AuthFail', reason: 'busy', version: 2, message: '' });
     reason[6] = 99; // outside the closed set
     throwsCode(() => decodeMessage(reason), 'ERR_MALFORMED');
     const role = encodeMessage(sampleMessages()[0]!);
@@ -122,6 +122,60 @@ describe('messages', () => {
       () => decodeMessage(Buffer.concat([longName, Buffer.alloc(65, 0x61)])),
       'ERR_MALFORMED', // name over MAX_TUNNEL_NAME_LEN
     );
+  });
+
+  test('version 2 fields are bounded and checked: ranges, blocks, families, prefixes', () => {
+    const open = (blocks: number, family = 4, prefix = 8) =>
+      Buffer.concat([
+        Buffer.from('100000000001', 'hex'),
+        Buffer.from('1f90', 'hex'),
+        Buffer.of(1, 0x61),
+        Buffer.alloc(8),
+        Buffer.of(blocks),
+        ...Array.from({ length: blocks }, () =>
+          Buffer.concat([Buffer.of(family, prefix), Buffer.alloc(family === 6 ? 16 : 4)]),
+        ),
+      ]);
+    assert.equal(decodeMessage(open(32)).type, 'OpenTunnel');
+    throwsCode(() => decodeMessage(open(33)), 'ERR_MALFORMED'); // more than MAX_PERMIT_FROM
+    throwsCode(() => decodeMessage(open(1, 5)), 'ERR_MALFORMED'); // family 5
+    throwsCode(() => decodeMessage(open(1, 4, 33)), 'ERR_MALFORMED'); // /33 for IPv4
+    assert.equal(decodeMessage(open(1, 6, 128)).type, 'OpenTunnel');
+    throwsCode(() => decodeMessage(open(1, 6, 129)), 'ERR_MALFORMED');
+    const flagged = open(0);
+    flagged[1] = 0x02; // NO_COMPRESS is 0x01; nothing else is defined
+    throwsCode(() => decodeMessage(flagged), 'ERR_MALFORMED');
+    flagged[1] = 0x01;
+    assert.equal((decodeMessage(flagged) as { compress: boolean }).compress, false);
+
+    const authOk = (ranges: Array<[number, number]>, count = ranges.length) =>
+      Buffer.concat([
+        Buffer.from('040000000000', 'hex'),
+        Buffer.from('00001388', 'hex'),
+        Buffer.from([count >> 8, count & 0xff]),
+        ...ranges.map(([lo, hi]) => Buffer.from([lo >> 8, lo & 0xff, hi >> 8, hi & 0xff])),
+        Buffer.alloc(8),
+      ]);
+    assert.deepEqual((decodeMessage(authOk([[1024, 2048]])) as { allowedPorts: unknown }).allowedPorts, [
+      { low: 1024, high: 2048 },
+    ]);
+    throwsCode(() => decodeMessage(authOk([[2048, 1024]])), 'ERR_MALFORMED'); // low above high
+    throwsCode(() => decodeMessage(authOk([[0, 10]])), 'ERR_MALFORMED'); // port 0
+    throwsCode(() => decodeMessage(authOk([], 257)), 'ERR_MALFORMED'); // more than MAX_AUTH_PORT_RANGES
+    throwsCode(() => decodeMessage(authOk([], 3)), 'ERR_MALFORMED'); // count beyond the payload
+
+    const incoming = Buffer.concat([
+      Buffer.from('200000000007', 'hex'),
+      Buffer.alloc(4),
+      Buffer.of(6),
+      Buffer.alloc(4 + 2 + 4 + 2),
+    ]);
+    throwsCode(() => decodeMessage(incoming), 'ERR_MALFORMED'); // family 6 needs 16-byte addresses
+    throwsCode(
+      () => decodeClientMessage(encodeMessage({ type: 'ChannelsWanted', count: 1 })),
+      'ERR_UNEXPECTED_MESSAGE',
+    );
+    throwsCode(() => decodeMessage(Buffer.from('210000000007', 'hex')), 'ERR_UNKNOWN_TYPE'); // retired DataConnReady
   });
 
   test('decodeDataHeader: a Data header gives its FIN and payload offset, any other type undefined', () => {
@@ -146,9 +200,9 @@ describe('messages', () => {
 
   test('a hello of another version is ERR_VERSION_MISMATCH naming both versions, whatever follows', () => {
     const hello = encodeMessage(sampleMessages()[0]!);
-    hello.writeUInt16BE(2, 6);
+    hello.writeUInt16BE(1, 6);
     const err = throwsCode(() => decodeMessage(hello.subarray(0, 8)), 'ERR_VERSION_MISMATCH');
-    assert.match(err.message, /version 2\b.*\b1\b/);
+    assert.match(err.message, /version 1\b.*\b2\b/);
   });
 
   test('the encoder refuses fields it cannot represent (a bug, not a peer error)', () => {
@@ -159,6 +213,10 @@ describe('messages', () => {
           tunnelId: 1,
           remotePort: 1,
           name: 'x'.repeat(MAX_TUNNEL_NAME_LEN + 1),
+          compress: true,
+          maxConnections: 0,
+          rateLimit: 0,
+          permitFrom: [],
         }),
       RangeError,
     );

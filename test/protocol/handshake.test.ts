@@ -138,12 +138,23 @@ describe('control handshake over a 7-byte duplex', () => {
             timeoutMs: WAIT,
           }),
           serve(p.server, sid).then((pending) => {
-            pending.accept(1234);
+            pending.accept({
+              heartbeatMs: 1234,
+              allowedPorts: [{ low: 2000, high: 3000 }],
+              maxConnections: 5,
+              rateLimit: 0,
+            });
             return pending;
           }),
         ]),
       );
-      assert.equal(c.heartbeatMs, 1234);
+      assert.deepEqual(c.authOk, {
+        type: 'AuthOk',
+        heartbeatMs: 1234,
+        allowedPorts: [{ low: 2000, high: 3000 }],
+        maxConnections: 5,
+        rateLimit: 0,
+      });
       assert.ok(c.serverKey.equals(sid.publicRaw));
       assert.ok(s.clientKey.equals(cid.publicRaw));
       assert.deepEqual(c.keys.send, s.keys.receive);
@@ -237,6 +248,34 @@ describe('control handshake over a 7-byte duplex', () => {
     });
   }
 
+  test(
+    'any other cleartext AuthFail is not believed: ERR_UNEXPECTED_MESSAGE, and its text is not shown',
+    T,
+    async () => {
+      for (const reason of ['unknown_key', 'busy', 'in_use', 'revoked'] as const) {
+        const p = pair();
+        try {
+          const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
+          await within(readAtLeast(p.b, 109));
+          p.b.write(
+            new FrameEncoder().encodeToBuffer({
+              type: 'AuthFail',
+              reason,
+              version: PROTOCOL_VERSION,
+              message: 'evil \u001b]0;owned\u0007 text',
+            }),
+          );
+          const err = await within(rejectsCode(client, 'ERR_UNEXPECTED_MESSAGE'));
+          assert.ok(!(err instanceof AuthRejectedError), reason);
+          assert.match(err.message, new RegExp(`unauthenticated refusal \\(${reason}\\)`));
+          assert.doesNotMatch(err.message, /evil|owned|\u001b|\u0007/);
+        } finally {
+          p.close();
+        }
+      }
+    },
+  );
+
   test('a recorded ClientHello + ClientAuth replayed into a new server handshake fails', T, async () => {
     const sid = newIdentity();
     const cid = newIdentity();
@@ -248,7 +287,7 @@ describe('control handshake over a 7-byte duplex', () => {
         Promise.all([
           runClientHandshake(first.client, { identity: cid, checkServerKey: pin(sid.publicRaw) }),
           serve(first.server, sid).then((pending) => {
-            pending.accept(1000);
+            pending.accept({ heartbeatMs: 1000, allowedPorts: [], maxConnections: 0, rateLimit: 0 });
             return pending;
           }),
         ]),
@@ -285,19 +324,19 @@ describe('control handshake over a 7-byte duplex', () => {
   });
 
   test(
-    'a ClientHello of version 2: the server names both versions and answers a cleartext AuthFail',
+    'a ClientHello of version 1: the server names both versions and answers a cleartext AuthFail',
     T,
     async () => {
       const p = pair();
       try {
         const hello = Buffer.concat([
-          Buffer.from('00000069' + '010000000000' + '0002' + '01', 'hex'),
+          Buffer.from('00000069' + '010000000000' + '0001' + '01', 'hex'),
           randomBytes(96),
         ]);
         const wire = readAll(p.a);
         p.a.write(hello);
         const err = await within(rejectsCode(p.server.receive(WAIT), 'ERR_VERSION_MISMATCH'));
-        assert.match(err.message, /version 2\b/);
+        assert.match(err.message, /version 1\b/);
         assert.match(err.message, new RegExp(`speaks ${PROTOCOL_VERSION}\\b`));
         // What server.ts does with it: a cleartext AuthFail, then the end of the stream.
         failAndClose(p.server, 'version_mismatch', err.message);
@@ -316,7 +355,7 @@ describe('control handshake over a 7-byte duplex', () => {
   );
 
   test(
-    'a cleartext AuthFail version_mismatch gives the client an AuthRejectedError naming both versions',
+    'a cleartext AuthFail version_mismatch gives the client an AuthRejectedError naming both versions, not the peer text',
     T,
     async () => {
       const p = pair();
@@ -327,36 +366,37 @@ describe('control handshake over a 7-byte duplex', () => {
           new FrameEncoder().encodeToBuffer({
             type: 'AuthFail',
             reason: 'version_mismatch',
-            version: 2,
-            message: 'upgrade',
+            version: 1,
+            message: 'PEERTEXT \u001b[31mnow',
           }),
         );
         const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
         assert.ok(err instanceof AuthRejectedError);
         assert.equal(err.reason, 'version_mismatch');
-        assert.equal(err.serverVersion, 2);
+        assert.equal(err.serverVersion, 1);
         assert.match(
           err.message,
-          new RegExp(`server speaks protocol version 2, this client speaks ${PROTOCOL_VERSION}`),
+          new RegExp(`server speaks protocol version 1, this client speaks ${PROTOCOL_VERSION}`),
         );
+        assert.doesNotMatch(err.message, /PEERTEXT|\u001b/);
       } finally {
         p.close();
       }
     },
   );
 
-  test('a ServerHello of version 2 is ERR_VERSION_MISMATCH on the client', T, async () => {
+  test('a ServerHello of version 3 is ERR_VERSION_MISMATCH on the client', T, async () => {
     const p = pair();
     try {
       const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
       await within(readAtLeast(p.b, 109));
       const sh = Buffer.concat([
-        Buffer.from('000000a9' + '020000000000' + '0002' + '02', 'hex'),
+        Buffer.from('000000a9' + '020000000000' + '0003' + '02', 'hex'),
         randomBytes(160),
       ]);
       p.b.write(sh);
       const err = await within(rejectsCode(client, 'ERR_VERSION_MISMATCH'));
-      assert.match(err.message, /version 2\b.*\b1\b/);
+      assert.match(err.message, /version 3\b.*\b2\b/);
     } finally {
       p.close();
     }
@@ -400,7 +440,7 @@ describe('control handshake over a 7-byte duplex', () => {
         () =>
           hs.onClientHello({
             type: 'ClientHello',
-            version: 1,
+            version: PROTOCOL_VERSION,
             identityKey: newIdentity().publicRaw,
             ephemeralKey: point,
             nonce: randomBytes(32),
@@ -424,43 +464,43 @@ describe('data-channel handshake over a 7-byte duplex', () => {
     return server.receive(WAIT);
   }
 
-  test('success: a direct claim (DataConnReady), then Data with FIN both ways', T, async () => {
-    const p = pair();
-    try {
-      const first = serveData(p.server, sessionSecret);
-      const keys = await within(
-        runDataClientHandshake(p.client, { sessionId, sessionSecret, timeoutMs: WAIT }),
-      );
-      assert.equal(keys.send.key.length, 32);
-      p.client.send({ type: 'DataConnReady', connId: 42 });
-      assert.deepEqual(await within(first), { type: 'DataConnReady', connId: 42 });
-      const up: ClientMessage = { type: 'Data', fin: true, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') };
-      const down: ServerMessage = {
-        type: 'Data',
-        fin: true,
-        payload: Buffer.from('HTTP/1.0 200 OK\r\n\r\n'),
-      };
-      p.client.send(up);
-      p.server.send(down);
-      assert.deepEqual(await within(p.server.receive(WAIT)), up);
-      assert.deepEqual(await within(p.client.receive(WAIT)), down);
-    } finally {
-      p.close();
-    }
-  });
+  const incoming: ServerMessage = {
+    type: 'IncomingConn',
+    connId: 42,
+    tunnelId: 1,
+    family: 4,
+    srcAddr: Buffer.from([203, 0, 113, 9]),
+    srcPort: 51000,
+    dstAddr: Buffer.from([198, 51, 100, 1]),
+    dstPort: 8080,
+  };
 
   test(
-    'success: a pooled channel proves itself with a Heartbeat, then claims with DataConnReady',
+    'success: the channel proves itself with a Heartbeat, is assigned (IncomingConn), then Data with FIN both ways',
     T,
     async () => {
       const p = pair();
       try {
         const first = serveData(p.server, sessionSecret);
-        await within(runDataClientHandshake(p.client, { sessionId, sessionSecret }));
+        const keys = await within(
+          runDataClientHandshake(p.client, { sessionId, sessionSecret, timeoutMs: WAIT }),
+        );
+        assert.equal(keys.send.key.length, 32);
         p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
         assert.deepEqual(await within(first), { type: 'Heartbeat', reply: false, seq: 0 });
-        p.client.send({ type: 'DataConnReady', connId: 7 });
-        assert.deepEqual(await within(p.server.receive(WAIT)), { type: 'DataConnReady', connId: 7 });
+        // The server's one round trip: the assignment and the visitor's first bytes together.
+        const up: ServerMessage = { type: 'Data', fin: true, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') };
+        p.server.send(incoming);
+        p.server.send(up);
+        assert.deepEqual(await within(p.client.receive(WAIT)), incoming);
+        assert.deepEqual(await within(p.client.receive(WAIT)), up);
+        const down: ClientMessage = {
+          type: 'Data',
+          fin: true,
+          payload: Buffer.from('HTTP/1.0 200 OK\r\n\r\n'),
+        };
+        p.client.send(down);
+        assert.deepEqual(await within(p.server.receive(WAIT)), down);
       } finally {
         p.close();
       }
@@ -473,21 +513,21 @@ describe('data-channel handshake over a 7-byte duplex', () => {
       const first = serveData(p.server, sessionSecret);
       // The client cannot tell: its handshake completes.
       await within(runDataClientHandshake(p.client, { sessionId, sessionSecret: randomBytes(32) }));
-      p.client.send({ type: 'DataConnReady', connId: 42 });
+      p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
       await within(rejectsCode(first, 'ERR_DECRYPT'));
     } finally {
       p.close();
     }
   });
 
-  test('a recorded DataHello + DataConnReady replayed to the server fails (ERR_DECRYPT)', T, async () => {
+  test('a recorded DataHello + proof replayed to the server fails (ERR_DECRYPT)', T, async () => {
     const first = pair();
     let recorded: Buffer;
     try {
-      const claim = serveData(first.server, sessionSecret);
+      const proof = serveData(first.server, sessionSecret);
       await within(runDataClientHandshake(first.client, { sessionId, sessionSecret }));
-      first.client.send({ type: 'DataConnReady', connId: 42 });
-      assert.deepEqual(await within(claim), { type: 'DataConnReady', connId: 42 });
+      first.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
+      assert.deepEqual(await within(proof), { type: 'Heartbeat', reply: false, seq: 0 });
       recorded = first.b.receivedBytes();
     } finally {
       first.close();
@@ -501,18 +541,30 @@ describe('data-channel handshake over a 7-byte duplex', () => {
     }
   });
 
-  test('an unknown session is refused with a cleartext AuthFail unknown_session', T, async () => {
-    const p = pair();
-    try {
-      const client = runDataClientHandshake(p.client, { sessionId, sessionSecret });
-      const hello = await within(p.server.receive(WAIT));
-      assert.equal(hello.type, 'DataHello');
-      failAndClose(p.server, 'unknown_session', 'no such session');
-      const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
-      assert.ok(err instanceof AuthRejectedError);
-      assert.equal(err.reason, 'unknown_session');
-    } finally {
-      p.close();
-    }
-  });
+  test(
+    'a DataHello for no live session is closed without a word; a cleartext AuthFail is not believed',
+    T,
+    async () => {
+      const p = pair();
+      try {
+        const client = runDataClientHandshake(p.client, { sessionId, sessionSecret });
+        const hello = await within(p.server.receive(WAIT));
+        assert.equal(hello.type, 'DataHello');
+        p.server.close();
+        await within(rejectsCode(client, 'ERR_CLOSED'));
+      } finally {
+        p.close();
+      }
+      const q = pair();
+      try {
+        const client = runDataClientHandshake(q.client, { sessionId, sessionSecret });
+        await within(q.server.receive(WAIT));
+        failAndClose(q.server, 'unknown_session', 'no such session');
+        const err = await within(rejectsCode(client, 'ERR_UNEXPECTED_MESSAGE'));
+        assert.ok(!(err instanceof AuthRejectedError));
+      } finally {
+        q.close();
+      }
+    },
+  );
 });

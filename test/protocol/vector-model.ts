@@ -165,7 +165,7 @@ const controlHandshake: VectorKind = {
     'server_ephemeral_secret',
     'client_nonce',
     'server_nonce',
-    'heartbeat_ms',
+    'auth_ok',
   ],
   compute(entries) {
     const i = new Inputs(entries);
@@ -198,7 +198,8 @@ const controlHandshake: VectorKind = {
     const shared = x25519(i.hex('client_ephemeral_secret'), serverHello.ephemeralKey);
     const okm = hkdf(shared, transcriptHash, 'MTT-v1 control keys', 120);
     const clear = new FrameEncoder();
-    const authOk: Message = { type: 'AuthOk', heartbeatMs: i.int('heartbeat_ms') };
+    const authOk = messageFromJson(i.text('auth_ok'));
+    if (authOk.type !== 'AuthOk') throw new Error('auth_ok must be an AuthOk');
     return [
       ['client_identity_public', hex(client.publicRaw)],
       ['server_identity_public', hex(server.publicRaw)],
@@ -229,7 +230,7 @@ const controlHandshake: VectorKind = {
 
 /** The data-channel handshake and its first keyed frames. */
 const dataHandshake: VectorKind = {
-  inputs: ['session_secret', 'session_id', 'client_nonce', 'server_nonce', 'conn_id'],
+  inputs: ['session_secret', 'session_id', 'client_nonce', 'server_nonce', 'incoming_conn'],
   compute(entries) {
     const i = new Inputs(entries);
     const secret = i.hex('session_secret');
@@ -247,10 +248,13 @@ const dataHandshake: VectorKind = {
     const salt = sha256(helloPlain, ackPlain);
     const okm = hkdf(secret, salt, 'MTT-v1 data keys', 72);
     const clear = new FrameEncoder();
-    const ready: Message = { type: 'DataConnReady', connId: i.int('conn_id') };
-    const pooled = keyedEncoder(clientKeys.send);
-    const pooledHeartbeat = pooled.encodeToBuffer({ type: 'Heartbeat', reply: false, seq: 0 });
-    const pooledReady = pooled.encodeToBuffer(ready);
+    const proof: Message = { type: 'Heartbeat', reply: false, seq: 0 };
+    const keepalive: Message = { type: 'Heartbeat', reply: false, seq: 1 };
+    const incoming = messageFromJson(i.text('incoming_conn'));
+    if (incoming.type !== 'IncomingConn') throw new Error('incoming_conn must be an IncomingConn');
+    const c2s = keyedEncoder(clientKeys.send);
+    const proofFrame = c2s.encodeToBuffer(proof);
+    const keepaliveFrame = c2s.encodeToBuffer(keepalive);
     return [
       ['data_hello_plaintext', hex(helloPlain)],
       ['data_hello_frame', hex(clear.encodeToBuffer(hello))],
@@ -262,10 +266,11 @@ const dataHandshake: VectorKind = {
       ['key_s2c', hex(clientKeys.receive.key)],
       ['nonce_base_c2s', hex(clientKeys.send.nonceBase)],
       ['nonce_base_s2c', hex(clientKeys.receive.nonceBase)],
-      ['data_conn_ready_plaintext', hex(encodeMessage(ready))],
-      ['data_conn_ready_frame', hex(keyedEncoder(clientKeys.send).encodeToBuffer(ready))],
-      ['pooled_heartbeat_frame', hex(pooledHeartbeat)],
-      ['pooled_data_conn_ready_frame', hex(pooledReady)],
+      ['proof_plaintext', hex(encodeMessage(proof))],
+      ['proof_frame', hex(proofFrame)],
+      ['keepalive_frame', hex(keepaliveFrame)],
+      ['incoming_conn_plaintext', hex(encodeMessage(incoming))],
+      ['incoming_conn_frame', hex(keyedEncoder(serverKeys.send).encodeToBuffer(incoming))],
     ];
   },
 };

@@ -150,11 +150,11 @@ describe('docs/PROTOCOL.md test vectors', () => {
     const sh = v('server_hello_plaintext');
     assert.equal(ch.length, 105);
     assert.equal(sh.length, 169);
-    assert.deepEqual(ch.subarray(0, 9), Buffer.from('010000000000000101', 'hex'));
+    assert.deepEqual(ch.subarray(0, 9), Buffer.from('010000000000000201', 'hex'));
     assert.deepEqual(ch.subarray(9, 41), v('client_identity_public'));
     assert.deepEqual(ch.subarray(41, 73), v('client_ephemeral_public'));
     assert.deepEqual(ch.subarray(73), v('client_nonce'));
-    assert.deepEqual(sh.subarray(0, 9), Buffer.from('020000000000000102', 'hex'));
+    assert.deepEqual(sh.subarray(0, 9), Buffer.from('020000000000000202', 'hex'));
     assert.deepEqual(sh.subarray(9, 41), v('server_identity_public'));
     assert.deepEqual(sh.subarray(41, 73), v('server_ephemeral_public'));
     assert.deepEqual(sh.subarray(73, 105), v('server_nonce'));
@@ -194,7 +194,14 @@ describe('docs/PROTOCOL.md test vectors', () => {
       openFrame(s2c, 0n, v('auth_ok_frame')),
       Buffer.concat([Buffer.of(0), v('auth_ok_plaintext')]),
     );
-    assert.deepEqual(v('auth_ok_plaintext'), Buffer.from('04000000000000007530', 'hex'));
+    // AuthOk: heartbeat_ms u32 | range_count u16 | (low u16, high u16)* | max_connections u32 | rate_limit u32.
+    assert.deepEqual(
+      v('auth_ok_plaintext'),
+      Buffer.from(
+        '040000000000' + '00001388' + '0002' + '04000800' + '1f901f90' + '00000000' + '00000000',
+        'hex',
+      ),
+    );
   });
 
   test('data handshake: the documented formulas hold (node:crypto, not the code)', () => {
@@ -203,9 +210,9 @@ describe('docs/PROTOCOL.md test vectors', () => {
     const ack = v('data_hello_ack_plaintext');
     assert.deepEqual(
       hello,
-      Buffer.concat([Buffer.from('060000000000000103', 'hex'), v('session_id'), v('client_nonce')]),
+      Buffer.concat([Buffer.from('060000000000000203', 'hex'), v('session_id'), v('client_nonce')]),
     );
-    assert.deepEqual(ack, Buffer.concat([Buffer.from('0700000000000001', 'hex'), v('server_nonce')]));
+    assert.deepEqual(ack, Buffer.concat([Buffer.from('0700000000000002', 'hex'), v('server_nonce')]));
     const salt = sha256(hello, ack);
     assert.deepEqual(v('salt'), salt);
     const okm = hkdf(v('session_secret'), salt, 'MTT-v1 data keys', 72);
@@ -215,13 +222,21 @@ describe('docs/PROTOCOL.md test vectors', () => {
     assert.deepEqual(v('key_s2c'), okm.subarray(32, 64));
     assert.deepEqual(v('nonce_base_c2s'), c2s.nonceBase);
     assert.deepEqual(v('nonce_base_s2c'), okm.subarray(68, 72));
-    const ready = Buffer.concat([Buffer.of(0), v('data_conn_ready_plaintext')]);
-    assert.deepEqual(openFrame(c2s, 0n, v('data_conn_ready_frame')), ready);
+    const s2c = { key: okm.subarray(32, 64), nonceBase: okm.subarray(68, 72) };
+    assert.deepEqual(v('proof_plaintext'), Buffer.from('30000000000000000000', 'hex'));
     assert.deepEqual(
-      openFrame(c2s, 0n, v('pooled_heartbeat_frame')),
-      Buffer.from('0030000000000000000000', 'hex'),
+      openFrame(c2s, 0n, v('proof_frame')),
+      Buffer.concat([Buffer.of(0), v('proof_plaintext')]),
     );
-    assert.deepEqual(openFrame(c2s, 1n, v('pooled_data_conn_ready_frame')), ready);
+    assert.deepEqual(openFrame(c2s, 1n, v('keepalive_frame')), Buffer.from('0030000000000000000001', 'hex'));
+    // IncomingConn: stream_id = conn_id; tunnel_id u32 | family u8 | src[4] | src_port u16 | dst[4] | dst_port u16.
+    const inc = v('incoming_conn_plaintext');
+    assert.deepEqual(inc.subarray(0, 6), Buffer.from('20000000002a', 'hex'));
+    assert.deepEqual(
+      inc.subarray(6),
+      Buffer.from('00000001' + '04' + 'cb007109' + 'c738' + 'c6336401' + '1f90', 'hex'),
+    );
+    assert.deepEqual(openFrame(s2c, 0n, v('incoming_conn_frame')), Buffer.concat([Buffer.of(0), inc]));
   });
 
   test('every frame in the page decodes back to its message with FrameDecoder', () => {

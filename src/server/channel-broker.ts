@@ -1,0 +1,501 @@
+/**
+ * ChannelBroker: the one owner of a session's data channels on the server, from proof to reuse to
+ * close. It holds the visitors waiting for a channel, the proven idle channels, the channels being
+ * proved, and the channels carrying a visitor; it assigns an idle channel to each visitor (sending
+ * IncomingConn on it, then the visitor's bytes), takes a channel back after a clean end, and ends
+ * channels for every reason they end. docs/PROTOCOL.md, "Data channels", is the wire side of this.
+ */
+import type { Socket } from 'node:net';
+import {
+  CHANNEL_WAIT_TIMEOUT_MS,
+  DATA_PROOF_TIMEOUT_MS,
+  LIVENESS_FRESH_MS,
+  MAX_CHANNELS_WANTED,
+  MAX_IDLE_DATA_CHANNELS,
+  MAX_UNPROVEN_DATA_CHANNELS,
+  MAX_UNPROVEN_FOREIGN_DATA_CHANNELS,
+  MAX_WAITING_VISITORS,
+} from '../protocol/limits.js';
+import { addressToWire, sourceKey, type WireAddress } from '../transport/addresses.js';
+import type { ServerConnection } from '../transport/handshake.js';
+import { type RelayHandle, relay } from '../transport/relay.js';
+import { resetSocket } from '../transport/sockets.js';
+import type { Logger } from '../util/logger.js';
+import type { TunnelCounters } from './metrics.js';
+
+/** What the broker knows of the tunnel a visitor came in on. */
+export interface BrokerTunnel {
+  tunnelId: number;
+  name: string;
+  port: number;
+  /** False when the tunnel asked for NO_COMPRESS. */
+  compress: boolean;
+  counters: TunnelCounters;
+}
+
+/** What the broker needs of its session's control channel. */
+export interface BrokerSession {
+  /** Asks the client for `count` more data channels (ChannelsWanted). */
+  wantChannels(count: number): void;
+  /** Asks the client for a sign of life; resolves false when none came in time. */
+  probe(): Promise<boolean>;
+  /** When the control channel last received anything (Date.now()). */
+  lastHeardAt(): number;
+}
+
+/** Every bound of the broker; each defaults to its constant in limits.ts. */
+export interface BrokerLimits {
+  maxIdle: number;
+  maxProving: number;
+  maxProvingForeign: number;
+  proofTimeoutMs: number;
+  maxWaiting: number;
+  channelWaitMs: number;
+  freshMs: number;
+  maxWanted: number;
+}
+
+/** How to build a broker. */
+export interface BrokerOptions {
+  session: BrokerSession;
+  log: Logger;
+  /** The heartbeat interval: idle channels silent for three of them are dropped. */
+  heartbeatMs: number;
+  /** The address the client's control channel came from: its channels prove within their own budget. */
+  clientAddress: string | undefined;
+  limits?: Partial<BrokerLimits>;
+}
+
+interface Visitor {
+  socket: Socket;
+  tunnel: BrokerTunnel;
+  peer: string;
+  timer?: NodeJS.Timeout;
+  onGone?: () => void;
+}
+
+interface Assignment {
+  conn: ServerConnection;
+  visitor: Visitor;
+  connId: number;
+  at: number;
+  relay?: RelayHandle;
+}
+
+/** Counts of each kind of channel and visitor, for tests and metrics. */
+export interface BrokerStats {
+  waiting: number;
+  proving: number;
+  idle: number;
+  active: number;
+}
+
+/** The data channels of one session. */
+export class ChannelBroker {
+  readonly #o: BrokerOptions;
+  readonly #l: BrokerLimits;
+  readonly #log: Logger;
+  readonly #waiting: Visitor[] = [];
+  readonly #proving = new Map<ServerConnection, { foreign: boolean }>();
+  /** Idle channels (with the unsubscribe of their close listener); the last one back is taken first. */
+  readonly #idle: Array<{ conn: ServerConnection; off: () => void }> = [];
+  readonly #active = new Set<Assignment>();
+  readonly #clientSource: string | undefined;
+  #provingForeign = 0;
+  #requested = 0;
+  #nextConnId = 1;
+  #closed = false;
+  #sweep: NodeJS.Timeout | undefined;
+  #watchTimer: NodeJS.Timeout | undefined;
+  #probing = false;
+  /** Set when a probe went unanswered; cleared by the next sign of life. */
+  #suspectSince: number | undefined;
+  #onDrained: (() => void) | undefined;
+
+  constructor(opts: BrokerOptions) {
+    this.#o = opts;
+    this.#log = opts.log;
+    this.#l = {
+      maxIdle: MAX_IDLE_DATA_CHANNELS,
+      maxProving: MAX_UNPROVEN_DATA_CHANNELS,
+      maxProvingForeign: MAX_UNPROVEN_FOREIGN_DATA_CHANNELS,
+      proofTimeoutMs: DATA_PROOF_TIMEOUT_MS,
+      maxWaiting: MAX_WAITING_VISITORS,
+      channelWaitMs: CHANNEL_WAIT_TIMEOUT_MS,
+      freshMs: LIVENESS_FRESH_MS,
+      maxWanted: MAX_CHANNELS_WANTED,
+      ...opts.limits,
+    };
+    this.#clientSource = opts.clientAddress === undefined ? undefined : sourceKey(opts.clientAddress);
+    this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(10, opts.heartbeatMs));
+    this.#sweep.unref();
+  }
+
+  /** True once the session ended (channels carrying a visitor may still be relaying). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  stats(): BrokerStats {
+    return {
+      waiting: this.#waiting.length,
+      proving: this.#proving.size,
+      idle: this.#idle.length,
+      active: this.#active.size,
+    };
+  }
+
+  /** Ports of the tunnels whose visitors are being relayed now. */
+  activePorts(): number[] {
+    return [...this.#active].map((a) => a.visitor.tunnel.port);
+  }
+
+  /** Called once, after close(), when the last relayed connection has ended. */
+  onDrained(listener: () => void): void {
+    this.#onDrained = listener;
+    this.#checkDrained();
+  }
+
+  /**
+   * A keyed data channel (DataHelloAck sent) that must now prove itself: its first frame must be a
+   * Heartbeat that decrypts, within the proof deadline. False when the budget is spent (the caller
+   * closes the channel).
+   */
+  prove(conn: ServerConnection, peerAddress: string | undefined): boolean {
+    if (this.#closed) return false;
+    const foreign = this.#clientSource === undefined || sourceKey(peerAddress) !== this.#clientSource;
+    if (
+      foreign ? this.#provingForeign >= this.#l.maxProvingForeign : this.#ownProving() >= this.#l.maxProving
+    ) {
+      this.#log.debug('data channel refused: too many unproven channels', { peer: peerAddress, foreign });
+      return false;
+    }
+    this.#proving.set(conn, { foreign });
+    if (foreign) this.#provingForeign += 1;
+    const settle = () => {
+      if (this.#proving.delete(conn) && foreign) this.#provingForeign -= 1;
+    };
+    conn.receive(this.#l.proofTimeoutMs).then(
+      (msg) => {
+        settle();
+        if (msg.type !== 'Heartbeat') {
+          this.#log.debug('data channel closed: its first frame was not a Heartbeat', { got: msg.type });
+          conn.close();
+          return;
+        }
+        if (this.#requested > 0) this.#requested -= 1;
+        this.#place(conn);
+      },
+      (err: Error) => {
+        settle();
+        this.#log.debug('data channel closed before its proof', { peer: peerAddress, error: err });
+        conn.close();
+      },
+    );
+    return true;
+  }
+
+  /** A visitor on a public port (its socket is paused): give it a channel, or let it wait briefly. */
+  visitor(socket: Socket, tunnel: BrokerTunnel): void {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    if (this.#closed) {
+      this.#refuse({ socket, tunnel, peer }, 'the session has ended');
+      return;
+    }
+    if (this.#isSuspect()) {
+      this.#refuse({ socket, tunnel, peer }, 'the client does not answer');
+      this.#watch();
+      return;
+    }
+    const v: Visitor = { socket, tunnel, peer };
+    const conn = this.#takeIdle();
+    if (conn) {
+      this.#assign(conn, v);
+    } else if (this.#waiting.length >= this.#l.maxWaiting) {
+      this.#refuse(v, `${this.#l.maxWaiting} visitors are already waiting for a data channel`);
+      return;
+    } else {
+      this.#wait(v);
+    }
+    this.#watch();
+  }
+
+  /** The tunnel closed: its waiting visitors are refused (relayed ones go on). */
+  dropTunnel(tunnelId: number): void {
+    for (const v of [...this.#waiting]) if (v.tunnel.tunnelId === tunnelId) this.#refuse(v, 'tunnel closed');
+  }
+
+  /**
+   * Resets the relayed connections of the tunnels on `ports` (all of them without `ports`): the key
+   * lost the right to them.
+   */
+  revoke(why: string, ports?: ReadonlySet<number>): void {
+    for (const a of [...this.#active]) {
+      if (!ports || ports.has(a.visitor.tunnel.port)) a.relay?.abort(new Error(why));
+    }
+    if (!ports) this.close(why);
+  }
+
+  /**
+   * The session ended: waiting visitors are refused, idle and unproven channels closed. Relayed
+   * connections go on (a control-channel reconnect must not cut them); their channels close after.
+   */
+  close(why: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#sweep) clearInterval(this.#sweep);
+    if (this.#watchTimer) clearTimeout(this.#watchTimer);
+    for (const v of [...this.#waiting]) this.#refuse(v, why);
+    for (const c of [...this.#proving.keys()]) c.close();
+    for (const { conn, off } of this.#idle.splice(0)) {
+      off();
+      conn.close();
+    }
+    this.#checkDrained();
+  }
+
+  #ownProving(): number {
+    return this.#proving.size - this.#provingForeign;
+  }
+
+  /** A proven channel, new or back from a clean end: to a waiting visitor, else idle, else ended. */
+  #place(conn: ServerConnection): boolean {
+    if (this.#closed || conn.closed) {
+      conn.end();
+      return false;
+    }
+    const v = this.#waiting.shift();
+    if (v) {
+      this.#unwait(v);
+      this.#assign(conn, v);
+      return true;
+    }
+    if (this.#idle.length >= this.#l.maxIdle) {
+      conn.end();
+      return false;
+    }
+    this.#idle.push({ conn, off: conn.onClose(() => this.#dropIdle(conn)) });
+    conn.onMessage((msg) => {
+      // Keepalives are only signs of life; anything else on an idle channel is a protocol error.
+      if (msg.type === 'Heartbeat') return;
+      this.#log.debug('idle data channel closed: unexpected message', { got: msg.type });
+      this.#dropIdle(conn);
+      conn.close();
+    });
+    conn.onEnd(() => {
+      this.#dropIdle(conn);
+      conn.close();
+    });
+    return true;
+  }
+
+  #dropIdle(conn: ServerConnection): void {
+    const i = this.#idle.findIndex((e) => e.conn === conn);
+    if (i < 0) return;
+    this.#idle[i]!.off();
+    this.#idle.splice(i, 1);
+  }
+
+  /** The idle channel heard from last, skipping any that went silent. */
+  #takeIdle(): ServerConnection | undefined {
+    const staleBefore = Date.now() - 3 * this.#o.heartbeatMs;
+    for (;;) {
+      const e = this.#idle.pop();
+      if (!e) return undefined;
+      e.off();
+      const { conn } = e;
+      if (conn.closed) continue;
+      if (conn.lastReceivedAt < staleBefore) {
+        conn.close();
+        continue;
+      }
+      return conn;
+    }
+  }
+
+  #sweepIdle(): void {
+    const staleBefore = Date.now() - 3 * this.#o.heartbeatMs;
+    for (const { conn } of [...this.#idle]) {
+      if (conn.lastReceivedAt < staleBefore) {
+        this.#log.debug('idle data channel dropped: silent for three heartbeat intervals');
+        this.#dropIdle(conn);
+        conn.close();
+      }
+    }
+  }
+
+  #wait(v: Visitor): void {
+    this.#waiting.push(v);
+    v.timer = setTimeout(
+      () => this.#refuse(v, `no data channel within ${this.#l.channelWaitMs} ms`),
+      this.#l.channelWaitMs,
+    );
+    v.onGone = () => this.#refuse(v, 'the visitor left while waiting', false);
+    v.socket.once('close', v.onGone);
+    const want = this.#waiting.length - this.#proving.size - this.#requested;
+    if (want > 0) {
+      const n = Math.min(want, this.#l.maxWanted);
+      this.#requested += n;
+      this.#o.session.wantChannels(n);
+    }
+  }
+
+  #unwait(v: Visitor): void {
+    const i = this.#waiting.indexOf(v);
+    if (i >= 0) this.#waiting.splice(i, 1);
+    if (v.timer) clearTimeout(v.timer);
+    if (v.onGone) v.socket.off('close', v.onGone);
+    if (this.#waiting.length === 0) this.#requested = 0;
+  }
+
+  #refuse(v: Visitor, why: string, count = true): void {
+    this.#unwait(v);
+    if (count) v.tunnel.counters.pairingFailures += 1;
+    this.#log.debug('visitor refused', { peer: v.peer, tunnel: v.tunnel.name, why });
+    resetSocket(v.socket);
+  }
+
+  /** Sends IncomingConn on `conn`, then relays the visitor over it: one round trip for a request. */
+  #assign(conn: ServerConnection, v: Visitor): void {
+    const addresses = visitorAddresses(v.socket);
+    if (!addresses) {
+      // The visitor is already gone; the channel stays usable.
+      this.#refuse(v, 'the visitor left', false);
+      this.#place(conn);
+      return;
+    }
+    conn.detach();
+    conn.encoder.setCompression(v.tunnel.compress ? 'auto' : 'never');
+    const connId = this.#allocateId();
+    const a: Assignment = { conn, visitor: v, connId, at: Date.now() };
+    this.#active.add(a);
+    const { counters } = v.tunnel;
+    counters.activeConnections += 1;
+    counters.totalConnections += 1;
+    conn.send({
+      type: 'IncomingConn',
+      connId,
+      tunnelId: v.tunnel.tunnelId,
+      family: addresses.src.family,
+      srcAddr: addresses.src.bytes,
+      srcPort: v.socket.remotePort ?? 0,
+      dstAddr: addresses.dst.bytes,
+      dstPort: v.socket.localPort ?? 0,
+    });
+    const log = this.#log.child({ conn: connId, tunnel: v.tunnel.name });
+    log.debug('visitor assigned a data channel', { peer: v.peer });
+    a.relay = relay(conn, v.socket, {
+      onToSocket: (n) => {
+        counters.bytesOut += n;
+      },
+      onFromSocket: (n) => {
+        counters.bytesIn += n;
+      },
+      onEnd: (end) => {
+        this.#active.delete(a);
+        counters.activeConnections -= 1;
+        if (end.refused) counters.pairingFailures += 1;
+        log.debug('connection closed', {
+          clean: end.clean,
+          error: end.error,
+          bytesIn: end.bytesFromSocket,
+          bytesOut: end.bytesToSocket,
+        });
+        this.#checkDrained();
+      },
+      // After FIN both ways the channel is idle again on both sides.
+      reuse: () => this.#place(conn),
+    });
+  }
+
+  /**
+   * Keeps visitors honest about a client that may be gone: while a visitor waits, or was assigned a
+   * channel and has heard nothing back yet, and the client has been silent for a moment, probe it;
+   * an unanswered probe refuses those visitors at once instead of holding them.
+   */
+  #watch(): void {
+    if (this.#closed || this.#probing || this.#watchTimer) return;
+    if (!this.#hasUnanswered()) return;
+    const silentFor = Date.now() - this.#lastHeard();
+    if (silentFor < this.#l.freshMs) {
+      this.#watchTimer = setTimeout(() => {
+        this.#watchTimer = undefined;
+        this.#watch();
+      }, this.#l.freshMs - silentFor);
+      this.#watchTimer.unref();
+      return;
+    }
+    this.#probing = true;
+    const started = Date.now();
+    void this.#o.session.probe().then((alive) => {
+      this.#probing = false;
+      if (this.#closed) return;
+      if (alive) {
+        this.#suspectSince = undefined;
+        this.#watch();
+        return;
+      }
+      this.#suspectSince = started;
+      this.#log.warn('the client did not answer a probe; refusing visitors until it does');
+      for (const v of [...this.#waiting]) this.#refuse(v, 'the client does not answer');
+      for (const a of [...this.#active]) {
+        if (a.conn.lastReceivedAt < a.at) a.relay?.abort(new Error('the client does not answer'));
+      }
+    });
+  }
+
+  /** Visitors waiting, or assigned within the wait window and not answered on their channel yet. */
+  #hasUnanswered(): boolean {
+    if (this.#waiting.length > 0) return true;
+    const since = Date.now() - this.#l.channelWaitMs;
+    for (const a of this.#active) if (a.at >= since && a.conn.lastReceivedAt < a.at) return true;
+    return false;
+  }
+
+  #isSuspect(): boolean {
+    if (this.#suspectSince === undefined) return false;
+    if (this.#lastHeard() > this.#suspectSince) {
+      this.#suspectSince = undefined;
+      return false;
+    }
+    return true;
+  }
+
+  /** The client's last sign of life on its control channel or any of its data channels. */
+  #lastHeard(): number {
+    let last = this.#o.session.lastHeardAt();
+    for (const { conn } of this.#idle) if (conn.lastReceivedAt > last) last = conn.lastReceivedAt;
+    for (const a of this.#active) if (a.conn.lastReceivedAt > last) last = a.conn.lastReceivedAt;
+    return last;
+  }
+
+  #checkDrained(): void {
+    if (this.#closed && this.#active.size === 0 && this.#onDrained) {
+      const l = this.#onDrained;
+      this.#onDrained = undefined;
+      l();
+    }
+  }
+
+  #allocateId(): number {
+    const id = this.#nextConnId;
+    this.#nextConnId = this.#nextConnId >= 0xffff_ffff ? 1 : this.#nextConnId + 1;
+    return id;
+  }
+}
+
+/** The visitor's and the public listener's addresses in wire form, both of one family. */
+function visitorAddresses(socket: Socket): { src: WireAddress; dst: WireAddress } | undefined {
+  const src = socket.remoteAddress ? addressToWire(socket.remoteAddress) : undefined;
+  const dst = socket.localAddress ? addressToWire(socket.localAddress) : undefined;
+  if (!src || !dst) return undefined;
+  if (src.family === dst.family) return { src, dst };
+  // Mixed families cannot happen on one socket; map the IPv4 side into IPv6 to be safe.
+  const v6 = (w: WireAddress): WireAddress =>
+    w.family === 6
+      ? w
+      : { family: 6, bytes: Buffer.concat([Buffer.from('00000000000000000000ffff', 'hex'), w.bytes]) };
+  return { src: v6(src), dst: v6(dst) };
+}
