@@ -9,7 +9,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { configDir } from '../config/paths.js';
 import type { Logger } from '../util/logger.js';
-import type { WindowState } from './tray/tray.js';
+import type { WindowState } from './window-state.js';
 
 /** Browsers tried in order on PATH (Linux, BSD). */
 export const APP_BROWSERS = [

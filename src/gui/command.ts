@@ -7,7 +7,7 @@ import { type MttClient, startClientFromConfig } from '../client/index.js';
 import { ConfigError } from '../config/config-error.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { AppWindow } from './app-window.js';
-import { type Dashboard, startDashboard } from './dashboard-server.js';
+import { type Dashboard, startDashboard } from './dashboard/index.js';
 import { createTray, type Tray, trayStateFromSnapshot } from './tray/tray.js';
 
 /** How often, at most, the tray is refreshed while the state changes (byte counters change a lot). */

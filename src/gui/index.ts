@@ -1,7 +1,7 @@
 /** The desktop GUI: dashboard server, app window and tray. `mtt gui` is guiCommand(). */
 export { AppWindow, type AppWindowOptions, findAppBrowser, windowProfileDir } from './app-window.js';
 export { type GuiCommandOptions, guiCommand } from './command.js';
-export { type Dashboard, type DashboardOptions, startDashboard } from './dashboard-server.js';
+export { type Dashboard, type DashboardOptions, startDashboard } from './dashboard/index.js';
 export type { ApiError, DashboardUpdate, TunnelRates } from './dashboard-types.js';
 export {
   type CreateTrayOptions,
@@ -12,5 +12,5 @@ export {
   type TrayState,
   type TrayTunnel,
   trayStateFromSnapshot,
-  type WindowState,
 } from './tray/tray.js';
+export type { WindowState } from './window-state.js';

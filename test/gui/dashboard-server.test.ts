@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TunnelManager } from '../../src/client/tunnel-manager.js';
-import { type Dashboard, startDashboard } from '../../src/gui/dashboard-server.js';
+import { type Dashboard, startDashboard } from '../../src/gui/dashboard/index.js';
 import type { DashboardUpdate } from '../../src/gui/dashboard-types.js';
 import { FakeClient } from './fake-client.js';
 import { rawRequest, SseReader } from './http-helpers.js';
@@ -74,6 +74,21 @@ describe('dashboard server: token, Host and origin checks', () => {
       headers: { Authorization: `Bearer ${cookie.split('=')[1]}` },
     });
     assert.equal(bearer.status, 200);
+  });
+
+  test('after login the redirect goes to / only, never to a path the link carried', async () => {
+    const token = cookie.split('=')[1]!;
+    for (const path of [
+      `/.//evil.example/?token=${token}`,
+      `//evil.example/?token=${token}`,
+      `/%2F%2Fevil.example/?token=${token}`,
+      `/\\evil.example/?token=${token}`,
+      `/api/state?token=${token}&next=//evil.example`,
+    ]) {
+      const res = await rawRequest(dash.port, { path });
+      assert.equal(res.status, 303, path);
+      assert.equal(res.headers.location, '/', path);
+    }
   });
 
   test('a one-time login link works once, and never reveals the session token', async () => {

@@ -11,7 +11,8 @@ import { DBusConnection, DBusError, type MethodResult } from './dbus/connection.
 import { Variant } from './dbus/marshal.js';
 import type { DBusMessage } from './dbus/message.js';
 import { type IconPixmap, iconSet } from './icons.js';
-import type { Tray, TrayActions, TrayState } from './tray.js';
+import { buildMenu, MenuIds, type MenuItem, menuAction, runMenuAction } from './menu.js';
+import type { Tray, TrayActions, TrayState } from './types.js';
 
 const WATCHER = 'org.kde.StatusNotifierWatcher';
 const WATCHER_PATH = '/StatusNotifierWatcher';
@@ -25,25 +26,6 @@ export const MENU_PATH = '/MenuBar';
 /** Registration attempts after the watcher's name appears, and the first delay between them. */
 const REGISTER_ATTEMPTS = 8;
 const REGISTER_FIRST_DELAY_MS = 100;
-
-/** Fixed menu item ids; tunnel items get ids from TUNNEL_ID_BASE up, stable per name. */
-export const MenuId = {
-  Root: 0,
-  Status: 1,
-  Window: 2,
-  NoTunnels: 3,
-  Quit: 4,
-  Sep1: 5,
-  Sep2: 6,
-  Sep3: 7,
-} as const;
-const TUNNEL_ID_BASE = 100;
-
-interface MenuItem {
-  id: number;
-  props: Record<string, Variant>;
-  children: MenuItem[];
-}
 
 const s = (v: string) => new Variant('s', v);
 const b = (v: boolean) => new Variant('b', v);
@@ -66,8 +48,7 @@ export class StatusNotifierTray implements Tray {
   };
   #revision = 1;
   #menu: MenuItem;
-  #tunnelIds = new Map<string, number>();
-  #nextTunnelId = TUNNEL_ID_BASE;
+  #ids = new MenuIds();
   #registered = false;
   #registering = false;
   #saidNoHost = false;
@@ -229,44 +210,8 @@ export class StatusNotifierTray implements Tray {
     };
   }
 
-  #tunnelId(name: string): number {
-    let id = this.#tunnelIds.get(name);
-    if (id === undefined) {
-      id = this.#nextTunnelId++;
-      this.#tunnelIds.set(name, id);
-    }
-    return id;
-  }
-
   #buildMenu(): MenuItem {
-    const st = this.#state;
-    const item = (id: number, props: Record<string, Variant>): MenuItem => ({ id, props, children: [] });
-    const sep = (id: number) => item(id, { type: s('separator') });
-    const tunnels = st.tunnels.map((t) =>
-      item(this.#tunnelId(t.name), {
-        label: s(t.status === 'error' ? `${t.name} (error)` : t.name),
-        'toggle-type': s('checkmark'),
-        'toggle-state': i(t.enabled ? 1 : 0),
-        enabled: b(true),
-      }),
-    );
-    const windowLabel =
-      st.window === 'open' ? 'Hide window' : st.window === 'closed' ? 'Show window' : 'Open dashboard';
-    return {
-      id: MenuId.Root,
-      props: { 'children-display': s('submenu') },
-      children: [
-        item(MenuId.Status, { label: s(st.detail || st.title), enabled: b(false) }),
-        sep(MenuId.Sep1),
-        item(MenuId.Window, { label: s(windowLabel) }),
-        sep(MenuId.Sep2),
-        ...(tunnels.length > 0
-          ? tunnels
-          : [item(MenuId.NoTunnels, { label: s('No tunnels'), enabled: b(false) })]),
-        sep(MenuId.Sep3),
-        item(MenuId.Quit, { label: s('Quit') }),
-      ],
-    };
+    return buildMenu(this.#state, this.#ids);
   }
 
   #find(id: number, from: MenuItem = this.#menu): MenuItem | undefined {
@@ -287,21 +232,8 @@ export class StatusNotifierTray implements Tray {
   }
 
   #clicked(id: number): void {
-    if (id === MenuId.Quit) {
-      this.#actions.quit();
-      return;
-    }
-    if (id === MenuId.Window) {
-      if (this.#state.window === 'open') this.#actions.hideWindow();
-      else this.#actions.showWindow();
-      return;
-    }
-    for (const [name, tid] of this.#tunnelIds) {
-      if (tid !== id) continue;
-      const t = this.#state.tunnels.find((x) => x.name === name);
-      if (t) this.#actions.setTunnelEnabled(name, !t.enabled);
-      return;
-    }
+    const action = menuAction(id, this.#state, this.#ids);
+    if (action) runMenuAction(action, this.#actions);
   }
 
   #onItemCall(m: DBusMessage): MethodResult {

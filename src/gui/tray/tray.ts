@@ -2,47 +2,13 @@
  * The tray icon behind one small interface, so each platform plugs in its own: Linux speaks
  * StatusNotifierItem over D-Bus; elsewhere (for now) there is no icon and the dashboard is the UI.
  */
-import type { ClientSnapshot, TunnelStatusKind } from '../../client/api.js';
+import type { ClientSnapshot } from '../../client/api.js';
 import type { Logger } from '../../util/logger.js';
+import type { WindowState } from '../window-state.js';
 import type { IconStatus } from './icons.js';
+import type { Tray, TrayActions, TrayState } from './types.js';
 
-/** Whether the app window is showing: 'unknown' when it opened in the default browser. */
-export type WindowState = 'open' | 'closed' | 'unknown';
-
-/** One tunnel as the tray menu shows it. */
-export interface TrayTunnel {
-  name: string;
-  enabled: boolean;
-  status: TunnelStatusKind;
-}
-
-/** Everything a tray shows. */
-export interface TrayState {
-  status: IconStatus;
-  /** Tooltip title, e.g. "MiniTCPTunnel: connected". */
-  title: string;
-  /** One line about the connection, e.g. "Connected to vps.example.com:9000". */
-  detail: string;
-  tunnels: TrayTunnel[];
-  window: WindowState;
-}
-
-/** What the tray's menu and clicks do. */
-export interface TrayActions {
-  showWindow(): void;
-  hideWindow(): void;
-  setTunnelEnabled(name: string, enabled: boolean): void;
-  quit(): void;
-}
-
-/** A tray icon. */
-export interface Tray {
-  /** 'status-notifier' on Linux with a session bus, 'none' where there is no tray. */
-  readonly kind: string;
-  /** Shows a new state; cheap when nothing the tray shows has changed. */
-  update(state: TrayState): void;
-  close(): Promise<void>;
-}
+export type { Tray, TrayActions, TrayState, TrayTunnel } from './types.js';
 
 /** Options for {@link createTray}. */
 export interface CreateTrayOptions {

@@ -1,12 +1,12 @@
 /** The connection banner and the side views in headless Chromium: exact states from a fake, and a real refusal. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { guiCommand } from '../../src/gui/command.js';
-import { startDashboard } from '../../src/gui/dashboard-server.js';
-import { createLogger } from '../../src/util/logger.js';
-import { launchBrowser } from './browser.js';
-import { FakeClient } from './fake-client.js';
-import { startRealSetup } from './real-setup.js';
+import { guiCommand } from '../../../src/gui/command.js';
+import { startDashboard } from '../../../src/gui/dashboard/index.js';
+import { createLogger } from '../../../src/util/logger.js';
+import { FakeClient } from '../../gui/fake-client.js';
+import { startRealSetup } from '../../gui/real-setup.js';
+import { launchBrowser } from './lib/browser.js';
 
 const UI_TIMEOUT = 15_000;
 

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startDashboard } from '../../src/gui/dashboard-server.js';
-import { launchBrowser } from './browser.js';
-import { FakeClient } from './fake-client.js';
+import { startDashboard } from '../../../src/gui/dashboard/index.js';
+import { FakeClient } from '../../gui/fake-client.js';
+import { launchBrowser } from './lib/browser.js';
 
 const OUT = process.env.MTT_SCREENSHOT_DIR ?? join(process.cwd(), 'docs');
 

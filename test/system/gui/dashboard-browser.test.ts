@@ -8,12 +8,12 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { loadClientConfig } from '../../src/config/client-config-file.js';
-import { guiCommand } from '../../src/gui/command.js';
-import { createLogger } from '../../src/util/logger.js';
-import { launchBrowser } from './browser.js';
-import { freePort, SERVICE_BODY, startRealSetup } from './real-setup.js';
-import { retryUntil, waitForFile } from './wait.js';
+import { loadClientConfig } from '../../../src/config/client-config-file.js';
+import { guiCommand } from '../../../src/gui/command.js';
+import { createLogger } from '../../../src/util/logger.js';
+import { freePort, SERVICE_BODY, startRealSetup } from '../../gui/real-setup.js';
+import { retryUntil, waitForFile } from '../../gui/wait.js';
+import { launchBrowser } from './lib/browser.js';
 
 const run = promisify(execFile);
 const UI_TIMEOUT = 15_000;

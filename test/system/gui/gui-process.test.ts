@@ -10,15 +10,15 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { DashboardUpdate } from '../../src/gui/dashboard-types.js';
-import type { Variant } from '../../src/gui/tray/dbus/marshal.js';
-import { rawRequest, SseReader } from './http-helpers.js';
-import { startPrivateBus } from './private-bus.js';
-import { freePort, startRealSetup } from './real-setup.js';
-import { findEntry, TestTrayHost } from './tray-host.js';
-import { waitForFile } from './wait.js';
+import type { DashboardUpdate } from '../../../src/gui/dashboard-types.js';
+import type { Variant } from '../../../src/gui/tray/dbus/marshal.js';
+import { rawRequest, SseReader } from '../../gui/http-helpers.js';
+import { freePort, startRealSetup } from '../../gui/real-setup.js';
+import { waitForFile } from '../../gui/wait.js';
+import { startPrivateBus } from './lib/private-bus.js';
+import { findEntry, TestTrayHost } from './lib/tray-host.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 
 test('mtt gui: the tray shows state and menu, a click disables a tunnel, Quit exits cleanly', {
   timeout: 120_000,

@@ -4,12 +4,12 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AppWindow, defaultBrowserCommand, findAppBrowser } from '../../src/gui/app-window.js';
-import { startDashboard } from '../../src/gui/dashboard-server.js';
-import type { WindowState } from '../../src/gui/tray/tray.js';
-import { createLogger } from '../../src/util/logger.js';
-import { chromiumPath } from './browser.js';
-import { FakeClient } from './fake-client.js';
+import { AppWindow, defaultBrowserCommand, findAppBrowser } from '../../../src/gui/app-window.js';
+import { startDashboard } from '../../../src/gui/dashboard/index.js';
+import type { WindowState } from '../../../src/gui/window-state.js';
+import { createLogger } from '../../../src/util/logger.js';
+import { FakeClient } from '../../gui/fake-client.js';
+import { chromiumPath } from './lib/browser.js';
 
 const quiet = createLogger({ write: () => {} });
 
