@@ -199,17 +199,14 @@ export async function startClientFromConfig(
     log,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  // Settings apply live once the client can take them (MttClient.updateSettings); until then the
-  // sync says they apply at the next start.
-  const live = (client as { updateSettings?: (patch: LiveSettingsPatch) => unknown }).updateSettings;
   sync.attach({
     tunnels: client.tunnels,
-    ...(live ? { updateSettings: (patch: LiveSettingsPatch) => live.call(client, patch) } : {}),
+    updateSettings: (patch: LiveSettingsPatch) => client.updateSettings(patch),
     event: (level, message, tunnel) => client.state.event(level, message, tunnel),
   });
   void client.closed.finally(() => sync.close()).catch(() => {});
-  const close = async () => {
-    await client.close();
+  const close = async (o: { dropConnections?: boolean } = {}) => {
+    await client.close(o);
     await sync.close();
   };
   return { ...client, close, config: loaded, identityPath, sync };

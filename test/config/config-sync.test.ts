@@ -9,6 +9,13 @@ import { type TestContext, test } from 'node:test';
 import { diffTunnels } from '../../src/client/config-sync.js';
 import { type MttClient, startClientFromConfig } from '../../src/client/index.js';
 import { parseTunnel } from '../../src/config/client-config.js';
+import {
+  fingerprint,
+  formatPublicKeyLine,
+  generateIdentity,
+  parseAllowList,
+} from '../../src/identity/index.js';
+import { startServer } from '../../src/server/index.js';
 import { dial, echoServer, freePort, readAll } from '../e2e/harness.js';
 import { startRealSetup } from '../gui/real-setup.js';
 import { waitForFile } from '../gui/wait.js';
@@ -213,4 +220,33 @@ test('diffTunnels: add, remove, update and rename in place', () => {
   ]);
   assert.deepEqual(diffTunnels([t('a', 1)], [t('a', 3)]), [{ kind: 'update', name: 'a', tunnel: t('a', 3) }]);
   assert.deepEqual(diffTunnels([t('a', 1)], [t('a', 1)]), []);
+});
+
+test('the server address and key edited in the file apply live: the client moves to the new server', {
+  timeout: 60_000,
+}, async (t) => {
+  const setup = await startRealSetup(t, []);
+  const otherIdentity = generateIdentity('other-server');
+  const other = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    identity: otherIdentity,
+    allowList: parseAllowList(setup.clientPublicKeyLine, 'test'),
+    publicHost: '127.0.0.1',
+    allowPorts: [{ low: 1024, high: 65535 }],
+  });
+  t.after(() => other.close());
+  const client = await start(t, setup.configPath);
+  assert.equal(client.state.snapshot().server.fingerprint, setup.serverFingerprint);
+  await editFile(setup.configPath, (cfg) => {
+    cfg.server = `127.0.0.1:${other.address.port}`;
+    cfg.serverKey = formatPublicKeyLine(otherIdentity.publicRaw);
+  });
+  const moved = await client.waitFor(
+    (s) =>
+      s.connection.kind === 'connected' &&
+      s.connection.serverFingerprint === fingerprint(otherIdentity.publicRaw),
+    15_000,
+  );
+  assert.equal(moved.server.address, `127.0.0.1:${other.address.port}`);
 });
