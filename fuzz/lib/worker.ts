@@ -1,0 +1,109 @@
+/**
+ * A worker thread running one target's cases. It writes its progress to shared memory so the main
+ * thread can see a case that never returns (a synchronous infinite loop cannot report itself),
+ * terminate the worker and record the case as a hang.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { targetByName } from '../targets/index.js';
+import { type Finding, findingOf, runCase } from './runner.js';
+import { Rng } from './rng.js';
+
+/** What the main thread sends. */
+export interface WorkerTask {
+  target: string;
+  seed: number;
+  start: number;
+  /** Number of cases, or undefined to run until `deadline`. */
+  count: number | undefined;
+  /** Epoch ms after which no new case starts. */
+  deadline: number | undefined;
+  /** Int32 [cases done, index of the running case - start, 1 when finished]. */
+  progress: SharedArrayBuffer;
+  /** Findings of one signature posted in full; later ones are only counted. */
+  keepPerSignature: number;
+  /** Heap growth (bytes, after GC) that counts as a leak. */
+  leakBytes: number;
+}
+
+/** What the worker sends back at the end. */
+export interface WorkerResult {
+  type: 'done';
+  cases: number;
+  maxCaseMs: number;
+  totalMs: number;
+  heapGrowth: number | undefined;
+  repeats: Record<string, number>;
+}
+
+const LEAK_WARMUP = 2000;
+
+async function main(): Promise<void> {
+  const task = workerData as WorkerTask;
+  const progress = new Int32Array(task.progress);
+  const target = targetByName(task.target);
+  await target.setup?.();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const seen = new Map<string, number>();
+  let maxCaseMs = 0;
+  let heapStart: number | undefined;
+  const t0 = Date.now();
+  let done = 0;
+  for (let i = 0; ; i++) {
+    if (task.count !== undefined && i >= task.count) break;
+    if (task.deadline !== undefined && (i & 15) === 0 && Date.now() >= task.deadline) break;
+    const index = task.start + i;
+    Atomics.store(progress, 1, i);
+    let input: unknown;
+    try {
+      input = target.generate(Rng.forCase(task.seed, target.name, index));
+    } catch (err) {
+      // A generator bug: report it like a crash, so it gets fixed, and go on.
+      const f = findingOf(target.name, task.seed, index, null, err);
+      f.signature = `generator ${f.signature}`;
+      if ((seen.get(f.signature) ?? 0) < task.keepPerSignature) parentPort!.postMessage({ type: 'finding', finding: f });
+      seen.set(f.signature, (seen.get(f.signature) ?? 0) + 1);
+      done = i + 1;
+      Atomics.store(progress, 0, done);
+      continue;
+    }
+    const { error, ms } = await runCase(target, input);
+    if (ms > maxCaseMs) maxCaseMs = ms;
+    if (error !== undefined) {
+      const f = findingOf(target.name, task.seed, index, input, error);
+      const n = (seen.get(f.signature) ?? 0) + 1;
+      seen.set(f.signature, n);
+      if (n <= task.keepPerSignature) parentPort!.postMessage({ type: 'finding', finding: f });
+    }
+    done = i + 1;
+    Atomics.store(progress, 0, done);
+    if (done === LEAK_WARMUP && gc) {
+      gc();
+      heapStart = process.memoryUsage().heapUsed;
+    }
+  }
+  let heapGrowth: number | undefined;
+  if (gc && heapStart !== undefined) {
+    gc();
+    heapGrowth = process.memoryUsage().heapUsed - heapStart;
+    if (heapGrowth > task.leakBytes) {
+      const f: Finding = {
+        kind: 'leak',
+        target: target.name,
+        seed: task.seed,
+        index: task.start + done - 1,
+        signature: `leak ${target.name}`,
+        error: `heap grew by ${(heapGrowth / 2 ** 20).toFixed(1)} MiB after GC over ${done - LEAK_WARMUP} cases`,
+        stack: '',
+        input: null,
+      };
+      parentPort!.postMessage({ type: 'finding', finding: f });
+    }
+  }
+  const repeats: Record<string, number> = {};
+  for (const [sig, n] of seen) if (n > task.keepPerSignature) repeats[sig] = n - task.keepPerSignature;
+  Atomics.store(progress, 2, 1);
+  const result: WorkerResult = { type: 'done', cases: done, maxCaseMs, totalMs: Date.now() - t0, heapGrowth, repeats };
+  parentPort!.postMessage(result);
+}
+
+void main();

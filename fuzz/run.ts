@@ -1,0 +1,368 @@
+/**
+ * `npm run fuzz`: the fuzzing campaign. In-process targets run in worker threads (one per target, a
+ * watchdog terminates a worker whose case never returns), then the live server campaign runs
+ * mutated handshakes into a real server over loopback TCP while a legitimate client keeps using it.
+ * Prints the seed, the figures of every target, and exits 1 on any finding (crash, non-coded error,
+ * broken property, hang, leak, server down, legitimate client failing).
+ *
+ *   npm run fuzz -- [--seed N] [--iterations N] [--handshakes N] [--seconds S] [--target a,b]
+ *                   [--jobs N] [--concurrency N] [--out DIR] [--json FILE]
+ *   npm run fuzz -- --replay FILE            re-run a saved finding
+ *   npm run fuzz -- --target T --seed S --case N   re-run one generated case
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { describeError } from './lib/outcome.js';
+import { fmtInt, fmtMiB, saveFinding, table } from './lib/report.js';
+import { caseInput, type Finding, findingOf, runCase } from './lib/runner.js';
+import { fromJson, type Target, toJson } from './lib/target.js';
+import type { WorkerResult, WorkerTask } from './lib/worker.js';
+import { TARGETS, targetByName } from './targets/index.js';
+
+const LIVE = 'live-server';
+
+/** Command-line options. */
+export interface FuzzOptions {
+  seed: number;
+  iterations: number;
+  handshakes: number;
+  seconds: number | undefined;
+  targets: string[];
+  jobs: number;
+  concurrency: number;
+  out: string;
+  json: string | undefined;
+  replay: string | undefined;
+  caseIndex: number | undefined;
+}
+
+const USAGE = `usage: npm run fuzz -- [--seed N] [--iterations N] [--handshakes N] [--seconds S]
+                     [--target ${[...TARGETS.map((t) => t.name), LIVE].join(',')}]
+                     [--jobs N] [--concurrency N] [--out DIR] [--json FILE]
+       npm run fuzz -- --replay FILE
+       npm run fuzz -- --target NAME --seed N --case INDEX`;
+
+function parseArgs(argv: string[]): FuzzOptions {
+  const o: FuzzOptions = {
+    seed: (Math.random() * 0x1_0000_0000) >>> 0,
+    iterations: 1_100_000,
+    handshakes: 200_000,
+    seconds: undefined,
+    targets: [...TARGETS.map((t) => t.name), LIVE],
+    jobs: Math.max(1, Math.min(2, availableParallelism())),
+    concurrency: 32,
+    out: 'fuzz-findings',
+    json: undefined,
+    replay: undefined,
+    caseIndex: undefined,
+  };
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number, got ${v ?? 'nothing'}\n${USAGE}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = argv[i + 1];
+    switch (a) {
+      case '--seed':
+        o.seed = num(a, v) >>> 0;
+        i++;
+        break;
+      case '--iterations':
+        o.iterations = Math.floor(num(a, v));
+        i++;
+        break;
+      case '--handshakes':
+        o.handshakes = Math.floor(num(a, v));
+        i++;
+        break;
+      case '--seconds':
+        o.seconds = num(a, v);
+        i++;
+        break;
+      case '--target':
+        o.targets = (v ?? '').split(',').filter(Boolean);
+        for (const t of o.targets) if (t !== LIVE) targetByName(t);
+        i++;
+        break;
+      case '--jobs':
+        o.jobs = Math.max(1, Math.floor(num(a, v)));
+        i++;
+        break;
+      case '--concurrency':
+        o.concurrency = Math.max(1, Math.floor(num(a, v)));
+        i++;
+        break;
+      case '--out':
+        o.out = v ?? o.out;
+        i++;
+        break;
+      case '--json':
+        o.json = v;
+        i++;
+        break;
+      case '--replay':
+        o.replay = v;
+        i++;
+        break;
+      case '--case':
+        o.caseIndex = Math.floor(num(a, v));
+        i++;
+        break;
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+/** Figures of one in-process target. */
+interface TargetStats {
+  name: string;
+  cases: number;
+  findings: number;
+  maxCaseMs: number;
+  totalMs: number;
+  peakRss: number;
+  heapGrowth: number | undefined;
+  restarts: number;
+}
+
+/** The JSON summary (--json), also what the npm test asserts on. */
+export interface FuzzSummary {
+  seed: number;
+  totalInputs: number;
+  durationMs: number;
+  findings: Array<Pick<Finding, 'kind' | 'target' | 'index' | 'signature' | 'error'> & { file: string }>;
+  targets: TargetStats[];
+  live: unknown;
+  peakRssBytes: number;
+}
+
+class Campaign {
+  readonly findings: FuzzSummary['findings'] = [];
+  constructor(readonly opts: FuzzOptions) {}
+
+  record(f: Finding): void {
+    const file = saveFinding(this.opts.out, f);
+    this.findings.push({ kind: f.kind, target: f.target, index: f.index, signature: f.signature, error: f.error, file });
+    process.stdout.write(`  FINDING ${f.kind} in ${f.target} case ${f.index}: ${f.error.slice(0, 300)}\n    saved ${file}\n`);
+  }
+
+  /** Runs one target in workers until its cases or time are used up; restarts after a lost worker. */
+  async runTarget(target: Target<unknown>, count: number | undefined, deadline: number | undefined): Promise<TargetStats> {
+    const stats: TargetStats = { name: target.name, cases: 0, findings: 0, maxCaseMs: 0, totalMs: 0, peakRss: 0, heapGrowth: undefined, restarts: 0 };
+    const t0 = Date.now();
+    let start = 0;
+    while (count === undefined || start < count) {
+      if (deadline !== undefined && Date.now() >= deadline) break;
+      const progress = new SharedArrayBuffer(12);
+      const p = new Int32Array(progress);
+      const task: WorkerTask = {
+        target: target.name,
+        seed: this.opts.seed,
+        start,
+        count: count === undefined ? undefined : count - start,
+        deadline,
+        progress,
+        keepPerSignature: 3,
+        leakBytes: 64 * 2 ** 20,
+      };
+      const outcome = await new Promise<{ result?: WorkerResult; lostAt?: number; why?: string }>((resolve) => {
+        const w = new Worker(new URL('./lib/worker.js', import.meta.url), { workerData: task });
+        let last = -1;
+        let lastChange = Date.now();
+        let settled = false;
+        const finish = (v: { result?: WorkerResult; lostAt?: number; why?: string }) => {
+          if (settled) return;
+          settled = true;
+          clearInterval(watch);
+          resolve(v);
+        };
+        const watch = setInterval(() => {
+          const rss = process.memoryUsage.rss();
+          if (rss > stats.peakRss) stats.peakRss = rss;
+          const done = Atomics.load(p, 0);
+          if (done !== last) {
+            last = done;
+            lastChange = Date.now();
+            return;
+          }
+          // The first case also waits for setup (self-checks, key pools).
+          const allowed = target.hangMs + (done === 0 ? 15_000 : 3000);
+          if (Atomics.load(p, 2) === 0 && Date.now() - lastChange > allowed) {
+            const at = start + Atomics.load(p, 1);
+            void w.terminate();
+            finish({ lostAt: at, why: `hang: case ${at} did not return within ${allowed} ms` });
+          }
+        }, 250);
+        w.on('message', (m: { type: 'finding'; finding: Finding } | WorkerResult) => {
+          if (m.type === 'finding') {
+            stats.findings++;
+            this.record(m.finding);
+          } else finish({ result: m });
+        });
+        w.on('error', (err) => finish({ lostAt: start + Atomics.load(p, 1), why: `crash: ${describeError(err)}` }));
+        w.on('exit', (code) => finish({ lostAt: start + Atomics.load(p, 1), why: `worker exited with code ${code}` }));
+      });
+      if (outcome.result) {
+        const r = outcome.result;
+        stats.cases += r.cases;
+        stats.maxCaseMs = Math.max(stats.maxCaseMs, r.maxCaseMs);
+        stats.heapGrowth = r.heapGrowth;
+        for (const [sig, n] of Object.entries(r.repeats)) process.stdout.write(`  (${n} more cases of: ${sig})\n`);
+        break;
+      }
+      // A lost worker: record the case it was running, then go on after it.
+      const at = outcome.lostAt ?? start;
+      stats.cases += at - start + 1;
+      stats.findings++;
+      stats.restarts++;
+      let input: unknown = null;
+      try {
+        input = caseInput(target, this.opts.seed, at);
+      } catch {
+        // The generator itself failed; the finding says so through its error.
+      }
+      const err = outcome.why?.startsWith('hang') ? new (await import('./lib/outcome.js')).HangError(outcome.why) : new Error(outcome.why);
+      this.record(findingOf(target.name, this.opts.seed, at, input, err));
+      start = at + 1;
+      if (stats.restarts > 5) break;
+    }
+    stats.totalMs = Date.now() - t0;
+    return stats;
+  }
+}
+
+async function replay(opts: FuzzOptions): Promise<number> {
+  let targetName: string;
+  let input: unknown;
+  let label: string;
+  if (opts.replay) {
+    const saved = JSON.parse(readFileSync(opts.replay, 'utf8')) as Finding;
+    targetName = saved.target;
+    label = `${opts.replay} (${saved.kind}: ${saved.error.slice(0, 200)})`;
+    if (targetName === LIVE) {
+      const { replayLive } = await import('./live/live.js');
+      return replayLive(saved);
+    }
+    input = fromJson(saved.input);
+  } else {
+    targetName = opts.targets[0] ?? '';
+    if (targetName === LIVE) {
+      const { replayLive } = await import('./live/live.js');
+      return replayLive({ target: LIVE, seed: opts.seed, index: opts.caseIndex! } as Finding);
+    }
+    input = caseInput(targetByName(targetName), opts.seed, opts.caseIndex!);
+    label = `case ${opts.caseIndex} of ${targetName}, seed ${opts.seed}`;
+  }
+  const target = targetByName(targetName);
+  await target.setup?.();
+  process.stdout.write(`replaying ${label}\ninput: ${JSON.stringify(toJson(input)).slice(0, 2000)}\n`);
+  const { error, ms } = await runCase(target, input);
+  if (error === undefined) {
+    process.stdout.write(`no finding: the case ran in ${ms.toFixed(1)} ms and ended as expected\n`);
+    return 0;
+  }
+  const f = findingOf(target.name, opts.seed, opts.caseIndex ?? -1, input, error);
+  process.stdout.write(`reproduced: ${f.kind}: ${f.error}\n${f.stack}\n`);
+  return 1;
+}
+
+async function main(): Promise<number> {
+  let opts: FuzzOptions;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  if (opts.replay || opts.caseIndex !== undefined) return replay(opts);
+
+  const t0 = Date.now();
+  const campaign = new Campaign(opts);
+  const selected = TARGETS.filter((t) => opts.targets.includes(t.name)) as unknown as Target<unknown>[];
+  const withLive = opts.targets.includes(LIVE);
+  const weights = selected.reduce((s, t) => s + t.weight, 0);
+  // With --seconds, in-process targets share 70 % of the time (more with several jobs), the live
+  // server the rest.
+  const inProcessMs = opts.seconds === undefined ? undefined : opts.seconds * 1000 * (withLive ? 0.7 : 1);
+  process.stdout.write(
+    `mtt fuzz: seed ${opts.seed}; ${opts.seconds !== undefined ? `${opts.seconds} s` : `${fmtInt(opts.iterations)} in-process inputs${withLive ? `, ${fmtInt(opts.handshakes)} live handshakes` : ''}`}; ` +
+      `${opts.jobs} job(s); targets ${opts.targets.join(', ')}\n` +
+      `  reproduce this run: npm run fuzz -- --seed ${opts.seed}${opts.seconds !== undefined ? ` --seconds ${opts.seconds}` : ''}${opts.targets.length < TARGETS.length + 1 ? ` --target ${opts.targets.join(',')}` : ''}\n`,
+  );
+
+  const stats: TargetStats[] = [];
+  const queue = [...selected];
+  const phaseStart = Date.now();
+  const runNext = async (): Promise<void> => {
+    for (let t = queue.shift(); t; t = queue.shift()) {
+      const share = t.weight / weights;
+      const count = inProcessMs === undefined ? Math.max(1, Math.round(opts.iterations * share)) : undefined;
+      const deadline = inProcessMs === undefined ? undefined : Date.now() + inProcessMs * share * Math.min(opts.jobs, selected.length);
+      const s = await campaign.runTarget(t, count, deadline === undefined ? undefined : Math.min(deadline, phaseStart + inProcessMs!));
+      stats.push(s);
+      process.stdout.write(
+        `  ${s.name}: ${fmtInt(s.cases)} inputs in ${(s.totalMs / 1000).toFixed(1)} s, ${s.findings} finding(s), slowest case ${s.maxCaseMs.toFixed(1)} ms\n`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(opts.jobs, Math.max(1, selected.length)) }, runNext));
+
+  let live: Awaited<ReturnType<typeof import('./live/live.js').runLive>> | undefined;
+  if (withLive) {
+    const { runLive } = await import('./live/live.js');
+    live = await runLive({
+      seed: opts.seed,
+      handshakes: opts.seconds === undefined ? opts.handshakes : undefined,
+      deadline: opts.seconds === undefined ? undefined : t0 + opts.seconds * 1000,
+      concurrency: opts.concurrency,
+      record: (f) => campaign.record(f),
+    });
+  }
+
+  const order = TARGETS.map((t) => t.name);
+  stats.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  const total = stats.reduce((s, x) => s + x.cases, 0);
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+  process.stdout.write(
+    `\n${table(
+      ['target', 'inputs', 'findings', 'slowest case', 'seconds', 'inputs/s', 'peak RSS', 'heap growth'],
+      stats.map((s) => [
+        s.name,
+        fmtInt(s.cases),
+        String(s.findings),
+        `${s.maxCaseMs.toFixed(1)} ms`,
+        (s.totalMs / 1000).toFixed(1),
+        fmtInt(s.cases / Math.max(0.001, s.totalMs / 1000)),
+        fmtMiB(s.peakRss),
+        s.heapGrowth === undefined ? 'n/a' : fmtMiB(s.heapGrowth),
+      ]),
+    )}\n` +
+      `${'total'.padEnd(16)}  ${fmtInt(total)} in-process inputs\n`,
+  );
+  if (live) process.stdout.write(`${live.text}\n`);
+  const durationMs = Date.now() - t0;
+  const byKind = new Map<string, number>();
+  for (const f of campaign.findings) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  process.stdout.write(
+    `seed ${opts.seed}; ${fmtInt(total)} in-process inputs${live ? ` + ${fmtInt(live.handshakes)} live handshakes` : ''} in ${(durationMs / 1000).toFixed(1)} s; ` +
+      `peak RSS of this process ${fmtMiB(peakRss)}${live ? `, of the server ${fmtMiB(live.serverPeakRss)}` : ''}; ` +
+      `findings: ${campaign.findings.length === 0 ? 'none' : [...byKind].map(([k, n]) => `${n} ${k}`).join(', ')}\n`,
+  );
+  if (opts.json) {
+    const summary: FuzzSummary = { seed: opts.seed, totalInputs: total, durationMs, findings: campaign.findings, targets: stats, live: live?.summary, peakRssBytes: peakRss };
+    writeFileSync(opts.json, `${JSON.stringify(summary, null, 2)}\n`);
+  }
+  return campaign.findings.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,26 @@
+/** Every in-process target, by name. The live server campaign is separate (fuzz/live/). */
+import type { Target } from '../lib/target.js';
+import { allowList } from './allow-list.js';
+import { clientConfig } from './config.js';
+import { framesCleartext, framesKeyed } from './frames.js';
+import { handshakeControl, handshakeData } from './handshakes.js';
+import { messagesClient, messagesServer } from './messages.js';
+
+/** In a full run, in this order. */
+export const TARGETS: readonly Target<never>[] = [
+  messagesClient,
+  messagesServer,
+  framesCleartext,
+  framesKeyed,
+  handshakeControl,
+  handshakeData,
+  allowList,
+  clientConfig,
+] as unknown as Target<never>[];
+
+/** The target of that name; throws listing the names otherwise. */
+export function targetByName(name: string): Target<unknown> {
+  const t = TARGETS.find((x) => x.name === name);
+  if (!t) throw new Error(`unknown target "${name}"; targets: ${TARGETS.map((x) => x.name).join(', ')}, live-server`);
+  return t as unknown as Target<unknown>;
+}
