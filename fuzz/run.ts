@@ -51,7 +51,7 @@ function parseArgs(argv: string[]): FuzzOptions {
     seconds: undefined,
     targets: [...TARGETS.map((t) => t.name), LIVE],
     jobs: Math.max(1, Math.min(2, availableParallelism())),
-    concurrency: 32,
+    concurrency: 40,
     out: 'fuzz-findings',
     json: undefined,
     replay: undefined,
@@ -59,7 +59,8 @@ function parseArgs(argv: string[]): FuzzOptions {
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number, got ${v ?? 'nothing'}\n${USAGE}`);
+    if (v === undefined || !Number.isFinite(n) || n < 0)
+      throw new Error(`${flag} needs a number, got ${v ?? 'nothing'}\n${USAGE}`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -152,13 +153,35 @@ class Campaign {
 
   record(f: Finding): void {
     const file = saveFinding(this.opts.out, f);
-    this.findings.push({ kind: f.kind, target: f.target, index: f.index, signature: f.signature, error: f.error, file });
-    process.stdout.write(`  FINDING ${f.kind} in ${f.target} case ${f.index}: ${f.error.slice(0, 300)}\n    saved ${file}\n`);
+    this.findings.push({
+      kind: f.kind,
+      target: f.target,
+      index: f.index,
+      signature: f.signature,
+      error: f.error,
+      file,
+    });
+    process.stdout.write(
+      `  FINDING ${f.kind} in ${f.target} case ${f.index}: ${f.error.slice(0, 300)}\n    saved ${file}\n`,
+    );
   }
 
   /** Runs one target in workers until its cases or time are used up; restarts after a lost worker. */
-  async runTarget(target: Target<unknown>, count: number | undefined, deadline: number | undefined): Promise<TargetStats> {
-    const stats: TargetStats = { name: target.name, cases: 0, findings: 0, maxCaseMs: 0, totalMs: 0, peakRss: 0, heapGrowth: undefined, restarts: 0 };
+  async runTarget(
+    target: Target<unknown>,
+    count: number | undefined,
+    deadline: number | undefined,
+  ): Promise<TargetStats> {
+    const stats: TargetStats = {
+      name: target.name,
+      cases: 0,
+      findings: 0,
+      maxCaseMs: 0,
+      totalMs: 0,
+      peakRss: 0,
+      heapGrowth: undefined,
+      restarts: 0,
+    };
     const t0 = Date.now();
     let start = 0;
     while (count === undefined || start < count) {
@@ -175,49 +198,56 @@ class Campaign {
         keepPerSignature: 3,
         leakBytes: 64 * 2 ** 20,
       };
-      const outcome = await new Promise<{ result?: WorkerResult; lostAt?: number; why?: string }>((resolve) => {
-        const w = new Worker(new URL('./lib/worker.js', import.meta.url), { workerData: task });
-        let last = -1;
-        let lastChange = Date.now();
-        let settled = false;
-        const finish = (v: { result?: WorkerResult; lostAt?: number; why?: string }) => {
-          if (settled) return;
-          settled = true;
-          clearInterval(watch);
-          resolve(v);
-        };
-        const watch = setInterval(() => {
-          const rss = process.memoryUsage.rss();
-          if (rss > stats.peakRss) stats.peakRss = rss;
-          const done = Atomics.load(p, 0);
-          if (done !== last) {
-            last = done;
-            lastChange = Date.now();
-            return;
-          }
-          // The first case also waits for setup (self-checks, key pools).
-          const allowed = target.hangMs + (done === 0 ? 15_000 : 3000);
-          if (Atomics.load(p, 2) === 0 && Date.now() - lastChange > allowed) {
-            const at = start + Atomics.load(p, 1);
-            void w.terminate();
-            finish({ lostAt: at, why: `hang: case ${at} did not return within ${allowed} ms` });
-          }
-        }, 250);
-        w.on('message', (m: { type: 'finding'; finding: Finding } | WorkerResult) => {
-          if (m.type === 'finding') {
-            stats.findings++;
-            this.record(m.finding);
-          } else finish({ result: m });
-        });
-        w.on('error', (err) => finish({ lostAt: start + Atomics.load(p, 1), why: `crash: ${describeError(err)}` }));
-        w.on('exit', (code) => finish({ lostAt: start + Atomics.load(p, 1), why: `worker exited with code ${code}` }));
-      });
+      const outcome = await new Promise<{ result?: WorkerResult; lostAt?: number; why?: string }>(
+        (resolve) => {
+          const w = new Worker(new URL('./lib/worker.js', import.meta.url), { workerData: task });
+          let last = -1;
+          let lastChange = Date.now();
+          let settled = false;
+          const finish = (v: { result?: WorkerResult; lostAt?: number; why?: string }) => {
+            if (settled) return;
+            settled = true;
+            clearInterval(watch);
+            resolve(v);
+          };
+          const watch = setInterval(() => {
+            const rss = process.memoryUsage.rss();
+            if (rss > stats.peakRss) stats.peakRss = rss;
+            const done = Atomics.load(p, 0);
+            if (done !== last) {
+              last = done;
+              lastChange = Date.now();
+              return;
+            }
+            // The first case also waits for setup (self-checks, key pools).
+            const allowed = target.hangMs + (done === 0 ? 15_000 : 3000);
+            if (Atomics.load(p, 2) === 0 && Date.now() - lastChange > allowed) {
+              const at = start + Atomics.load(p, 1);
+              void w.terminate();
+              finish({ lostAt: at, why: `hang: case ${at} did not return within ${allowed} ms` });
+            }
+          }, 250);
+          w.on('message', (m: { type: 'finding'; finding: Finding } | WorkerResult) => {
+            if (m.type === 'finding') {
+              stats.findings++;
+              this.record(m.finding);
+            } else finish({ result: m });
+          });
+          w.on('error', (err) =>
+            finish({ lostAt: start + Atomics.load(p, 1), why: `crash: ${describeError(err)}` }),
+          );
+          w.on('exit', (code) =>
+            finish({ lostAt: start + Atomics.load(p, 1), why: `worker exited with code ${code}` }),
+          );
+        },
+      );
       if (outcome.result) {
         const r = outcome.result;
         stats.cases += r.cases;
         stats.maxCaseMs = Math.max(stats.maxCaseMs, r.maxCaseMs);
         stats.heapGrowth = r.heapGrowth;
-        for (const [sig, n] of Object.entries(r.repeats)) process.stdout.write(`  (${n} more cases of: ${sig})\n`);
+        for (const [sig, n] of Object.entries(r.repeats))
+          process.stdout.write(`  (${n} more cases of: ${sig})\n`);
         break;
       }
       // A lost worker: record the case it was running, then go on after it.
@@ -231,7 +261,9 @@ class Campaign {
       } catch {
         // The generator itself failed; the finding says so through its error.
       }
-      const err = outcome.why?.startsWith('hang') ? new (await import('./lib/outcome.js')).HangError(outcome.why) : new Error(outcome.why);
+      const err = outcome.why?.startsWith('hang')
+        ? new (await import('./lib/outcome.js')).HangError(outcome.why)
+        : new Error(outcome.why);
       this.record(findingOf(target.name, this.opts.seed, at, input, err));
       start = at + 1;
       if (stats.restarts > 5) break;
@@ -307,8 +339,15 @@ async function main(): Promise<number> {
     for (let t = queue.shift(); t; t = queue.shift()) {
       const share = t.weight / weights;
       const count = inProcessMs === undefined ? Math.max(1, Math.round(opts.iterations * share)) : undefined;
-      const deadline = inProcessMs === undefined ? undefined : Date.now() + inProcessMs * share * Math.min(opts.jobs, selected.length);
-      const s = await campaign.runTarget(t, count, deadline === undefined ? undefined : Math.min(deadline, phaseStart + inProcessMs!));
+      const deadline =
+        inProcessMs === undefined
+          ? undefined
+          : Date.now() + inProcessMs * share * Math.min(opts.jobs, selected.length);
+      const s = await campaign.runTarget(
+        t,
+        count,
+        deadline === undefined ? undefined : Math.min(deadline, phaseStart + inProcessMs!),
+      );
       stats.push(s);
       process.stdout.write(
         `  ${s.name}: ${fmtInt(s.cases)} inputs in ${(s.totalMs / 1000).toFixed(1)} s, ${s.findings} finding(s), slowest case ${s.maxCaseMs.toFixed(1)} ms\n`,
@@ -346,8 +385,7 @@ async function main(): Promise<number> {
         fmtMiB(s.peakRss),
         s.heapGrowth === undefined ? 'n/a' : fmtMiB(s.heapGrowth),
       ]),
-    )}\n` +
-      `${'total'.padEnd(16)}  ${fmtInt(total)} in-process inputs\n`,
+    )}\n` + `${'total'.padEnd(16)}  ${fmtInt(total)} in-process inputs\n`,
   );
   if (live) process.stdout.write(`${live.text}\n`);
   const durationMs = Date.now() - t0;
@@ -359,7 +397,15 @@ async function main(): Promise<number> {
       `findings: ${campaign.findings.length === 0 ? 'none' : [...byKind].map(([k, n]) => `${n} ${k}`).join(', ')}\n`,
   );
   if (opts.json) {
-    const summary: FuzzSummary = { seed: opts.seed, totalInputs: total, durationMs, findings: campaign.findings, targets: stats, live: live?.summary, peakRssBytes: peakRss };
+    const summary: FuzzSummary = {
+      seed: opts.seed,
+      totalInputs: total,
+      durationMs,
+      findings: campaign.findings,
+      targets: stats,
+      live: live?.summary,
+      peakRssBytes: peakRss,
+    };
     writeFileSync(opts.json, `${JSON.stringify(summary, null, 2)}\n`);
   }
   return campaign.findings.length === 0 ? 0 : 1;

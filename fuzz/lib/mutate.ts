@@ -110,7 +110,10 @@ export function fieldsOf(msg: Message): Field[] {
     fields.push({ role: 'bytes', bytes: Buffer.from(header) });
   }
   for (const p of parts.slice(1)) {
-    fields.push({ role: p.length === 1 || p.length === 2 || p.length === 4 ? 'int' : 'bytes', bytes: Buffer.from(p) });
+    fields.push({
+      role: p.length === 1 || p.length === 2 || p.length === 4 ? 'int' : 'bytes',
+      bytes: Buffer.from(p),
+    });
   }
   // An integer immediately followed by a field of exactly that many bytes is its length prefix.
   for (let i = 3; i + 1 < fields.length; i++) {

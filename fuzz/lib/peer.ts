@@ -55,7 +55,11 @@ export function signServerHello(
 }
 
 /** The client's signature over the transcript of both hellos. */
-export function signClientAuth(client: PeerIdentity, clientHello: ClientHello, serverHello: ServerHello): Buffer {
+export function signClientAuth(
+  client: PeerIdentity,
+  clientHello: ClientHello,
+  serverHello: ServerHello,
+): Buffer {
   const digest = sha256(encodeMessage(clientHello), encodeMessage(serverHello));
   return sign(null, withContext(CONTEXT.clientSignature, digest), client.privateKey);
 }
@@ -70,10 +74,17 @@ export function checkSigning(): void {
     ephemeralSecret: Buffer.alloc(32, 3),
     nonce: Buffer.alloc(32, 4),
   });
-  const sh = new ServerHandshake({ identity: server, ephemeralSecret: Buffer.alloc(32, 5), nonce: Buffer.alloc(32, 6) });
+  const sh = new ServerHandshake({
+    identity: server,
+    ephemeralSecret: Buffer.alloc(32, 5),
+    nonce: Buffer.alloc(32, 6),
+  });
   const { hello } = sh.onClientHello(ch.hello());
   const { auth } = ch.onServerHello(hello);
-  if (!signServerHello(server, ch.hello(), hello).equals(hello.signature) || !signClientAuth(client, ch.hello(), hello).equals(auth.signature)) {
+  if (
+    !signServerHello(server, ch.hello(), hello).equals(hello.signature) ||
+    !signClientAuth(client, ch.hello(), hello).equals(auth.signature)
+  ) {
     throw new Error('fuzz/lib/peer.ts no longer signs like the handshake; the transcript changed, update it');
   }
 }

@@ -33,8 +33,15 @@ export interface Finding {
 }
 
 /** Turns what a case threw into a finding. */
-export function findingOf(target: string, seed: number, index: number, input: unknown, err: unknown): Finding {
-  const kind: FindingKind = err instanceof OracleError ? 'oracle' : err instanceof HangError ? 'hang' : 'crash';
+export function findingOf(
+  target: string,
+  seed: number,
+  index: number,
+  input: unknown,
+  err: unknown,
+): Finding {
+  const kind: FindingKind =
+    err instanceof OracleError ? 'oracle' : err instanceof HangError ? 'hang' : 'crash';
   return {
     kind,
     target,
@@ -70,7 +77,8 @@ export async function runCase<I>(target: Target<I>, input: I): Promise<{ error: 
     return { error: err, ms: performance.now() - t0 };
   }
   const ms = performance.now() - t0;
-  if (ms > target.hangMs) return { error: new HangError(`case took ${Math.round(ms)} ms (limit ${target.hangMs} ms)`), ms };
+  if (ms > target.hangMs)
+    return { error: new HangError(`case took ${Math.round(ms)} ms (limit ${target.hangMs} ms)`), ms };
   return { error: undefined, ms };
 }
 

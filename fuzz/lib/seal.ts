@@ -42,7 +42,10 @@ export function checkSealer(): void {
     const enc = new FrameEncoder({ compression: mode });
     enc.setKeys(keys);
     let counter = 0n;
-    const samples = [...seeds().all, { type: 'Data', fin: false, payload: Buffer.alloc(4096, 0x61) } as const];
+    const samples = [
+      ...seeds().all,
+      { type: 'Data', fin: false, payload: Buffer.alloc(4096, 0x61) } as const,
+    ];
     for (const msg of samples) {
       const real = enc.encodeToBuffer(msg);
       const plain = encodeMessage(msg);

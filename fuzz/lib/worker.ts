@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { targetByName } from '../targets/index.js';
-import { type Finding, findingOf, runCase } from './runner.js';
 import { Rng } from './rng.js';
+import { type Finding, findingOf, runCase } from './runner.js';
 
 /** What the main thread sends. */
 export interface WorkerTask {
@@ -60,7 +60,8 @@ async function main(): Promise<void> {
       // A generator bug: report it like a crash, so it gets fixed, and go on.
       const f = findingOf(target.name, task.seed, index, null, err);
       f.signature = `generator ${f.signature}`;
-      if ((seen.get(f.signature) ?? 0) < task.keepPerSignature) parentPort!.postMessage({ type: 'finding', finding: f });
+      if ((seen.get(f.signature) ?? 0) < task.keepPerSignature)
+        parentPort!.postMessage({ type: 'finding', finding: f });
       seen.set(f.signature, (seen.get(f.signature) ?? 0) + 1);
       done = i + 1;
       Atomics.store(progress, 0, done);
@@ -102,7 +103,14 @@ async function main(): Promise<void> {
   const repeats: Record<string, number> = {};
   for (const [sig, n] of seen) if (n > task.keepPerSignature) repeats[sig] = n - task.keepPerSignature;
   Atomics.store(progress, 2, 1);
-  const result: WorkerResult = { type: 'done', cases: done, maxCaseMs, totalMs: Date.now() - t0, heapGrowth, repeats };
+  const result: WorkerResult = {
+    type: 'done',
+    cases: done,
+    maxCaseMs,
+    totalMs: Date.now() - t0,
+    heapGrowth,
+    repeats,
+  };
   parentPort!.postMessage(result);
 }
 

@@ -97,13 +97,18 @@ function example(s: Schema, rng: Rng, depth: number): Json {
     case 'integer':
     case 'number': {
       const lo = s.minimum ?? (s.exclusiveMinimum !== undefined ? s.exclusiveMinimum + 1 : 0);
-      const hi = Math.min(s.maximum ?? (s.exclusiveMaximum !== undefined ? s.exclusiveMaximum - 1 : 100_000), lo + 100_000);
+      const hi = Math.min(
+        s.maximum ?? (s.exclusiveMaximum !== undefined ? s.exclusiveMaximum - 1 : 100_000),
+        lo + 100_000,
+      );
       const v = lo + rng.int(Math.max(1, Math.floor(hi - lo) + 1));
       return type === 'number' && rng.chance(0.3) ? Math.min(hi, v + 0.5) : v;
     }
     case 'string': {
       const re = s.pattern ? regex(s.pattern) : undefined;
-      const fits = candidates().filter((c) => (!re || re.test(c)) && c.length >= (s.minLength ?? 0) && c.length <= (s.maxLength ?? 1e9));
+      const fits = candidates().filter(
+        (c) => (!re || re.test(c)) && c.length >= (s.minLength ?? 0) && c.length <= (s.maxLength ?? 1e9),
+      );
       return fits.length > 0 ? rng.pick(fits) : 'x';
     }
     case 'array': {
@@ -124,9 +129,65 @@ function example(s: Schema, rng: Rng, depth: number): Json {
   }
 }
 
-const NASTY_STRINGS = ['', ' ', '\0', '\u001b[2J', '\u202e', '\ud800', 'é', '😀'.repeat(40), 'a'.repeat(65), 'a'.repeat(254), 'x'.repeat(10_000), '8080', '1e3', 'true', 'null', '0x50', '-1', '../../etc/passwd', '__proto__'];
-const NASTY_NUMBERS = [0, -0, -1, 0.5, 1, 0.049, 0.05, 0.1, 63, 64, 65, 65535, 65536, 3600, 3600.0001, 2 ** 31, 2 ** 53 + 1, 1e308, -1e308, Number.MAX_VALUE, Number.MIN_VALUE, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
-const ODD_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '', ' name', 'Name', 'tunnels ', 'x'];
+const NASTY_STRINGS = [
+  '',
+  ' ',
+  '\0',
+  '\u001b[2J',
+  '\u202e',
+  '\ud800',
+  'é',
+  '😀'.repeat(40),
+  'a'.repeat(65),
+  'a'.repeat(254),
+  'x'.repeat(10_000),
+  '8080',
+  '1e3',
+  'true',
+  'null',
+  '0x50',
+  '-1',
+  '../../etc/passwd',
+  '__proto__',
+];
+const NASTY_NUMBERS = [
+  0,
+  -0,
+  -1,
+  0.5,
+  1,
+  0.049,
+  0.05,
+  0.1,
+  63,
+  64,
+  65,
+  65535,
+  65536,
+  3600,
+  3600.0001,
+  2 ** 31,
+  2 ** 53 + 1,
+  1e308,
+  -1e308,
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+];
+const ODD_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' name',
+  'Name',
+  'tunnels ',
+  'x',
+];
 
 function oddValue(rng: Rng): Json {
   const r = rng.int(8);
@@ -145,7 +206,10 @@ function oddValue(rng: Rng): Json {
 }
 
 /** All container paths of a JSON value (for picking where to mutate). */
-function containers(v: Json, out: Array<Json[] | { [k: string]: Json }> = []): Array<Json[] | { [k: string]: Json }> {
+function containers(
+  v: Json,
+  out: Array<Json[] | { [k: string]: Json }> = [],
+): Array<Json[] | { [k: string]: Json }> {
   if (v !== null && typeof v === 'object') {
     out.push(v);
     for (const x of Array.isArray(v) ? v : Object.values(v)) containers(x, out);
@@ -160,21 +224,32 @@ function mutateJson(root: Json, rng: Rng): Json {
     const c = rng.pick(all);
     if (Array.isArray(c)) {
       const op = rng.int(4);
-      if (op === 0 && c.length > 0) c.push(structuredClone(c[rng.int(c.length)]!)); // a duplicate
+      if (op === 0 && c.length > 0)
+        c.push(structuredClone(c[rng.int(c.length)]!)); // a duplicate
       else if (op === 1 && c.length > 0) c.splice(rng.int(c.length), 1);
       else if (op === 2 && c.length > 0) c[rng.int(c.length)] = oddValue(rng);
-      else for (let i = 0, m = rng.pick([10, 300, 2000]); i < m && c.length > 0; i++) c.push(structuredClone(c[0]!));
+      else
+        for (let i = 0, m = rng.pick([10, 300, 2000]); i < m && c.length > 0; i++)
+          c.push(structuredClone(c[0]!));
       continue;
     }
     const keys = Object.keys(c);
     const op = rng.int(5);
     if (op === 0 && keys.length > 0) delete c[rng.pick(keys)];
-    else if (op === 1) Object.defineProperty(c, rng.pick(ODD_KEYS), { value: oddValue(rng), enumerable: true, writable: true, configurable: true });
+    else if (op === 1)
+      Object.defineProperty(c, rng.pick(ODD_KEYS), {
+        value: oddValue(rng),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     else if (keys.length > 0) {
       const key = rng.pick(keys);
       const now = c[key];
-      if (typeof now === 'number' && op === 2) c[key] = rng.chance(0.5) ? rng.pick(NASTY_NUMBERS) : now + rng.pick([-1, 1, -0.5, 0.5, 1e-9]);
-      else if (typeof now === 'string' && op === 2) c[key] = rng.chance(0.5) ? rng.pick(NASTY_STRINGS) : now + rng.pick(NASTY_STRINGS);
+      if (typeof now === 'number' && op === 2)
+        c[key] = rng.chance(0.5) ? rng.pick(NASTY_NUMBERS) : now + rng.pick([-1, 1, -0.5, 0.5, 1e-9]);
+      else if (typeof now === 'string' && op === 2)
+        c[key] = rng.chance(0.5) ? rng.pick(NASTY_STRINGS) : now + rng.pick(NASTY_STRINGS);
       else c[key] = oddValue(rng);
     }
   }
@@ -187,7 +262,27 @@ function mutateText(text: string, rng: Rng): string {
     const at = rng.int(chars.length + 1);
     const op = rng.int(4);
     if (op === 0) chars.splice(at, 1);
-    else if (op === 1) chars.splice(at, 0, rng.pick(['"', '{', '}', '[', ']', ',', ':', '\\', '\\u0000', '\\ud800', '1e999', '-', '\n', '\ufeff']));
+    else if (op === 1)
+      chars.splice(
+        at,
+        0,
+        rng.pick([
+          '"',
+          '{',
+          '}',
+          '[',
+          ']',
+          ',',
+          ':',
+          '\\',
+          '\\u0000',
+          '\\ud800',
+          '1e999',
+          '-',
+          '\n',
+          '\ufeff',
+        ]),
+      );
     else if (op === 2) chars.splice(at, 0, ...chars.slice(at, at + rng.int(30)));
     else chars.length = at;
   }
@@ -214,8 +309,10 @@ function collectSpecials(v: Json, path: Array<string | number>, out: ConfigInput
   if (typeof v === 'number') {
     const s = special(v);
     if (s) out.push({ path, value: s });
-  } else if (Array.isArray(v)) v.forEach((x, i) => collectSpecials(x, [...path, i], out));
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) collectSpecials(x, [...path, k], out);
+  } else if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) collectSpecials(x, [...path, i], out);
+  } else if (v !== null && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) collectSpecials(x, [...path, k], out);
 }
 
 function restore(input: ConfigInput): unknown {
@@ -223,8 +320,16 @@ function restore(input: ConfigInput): unknown {
   for (const { path, value } of input.specials) {
     let c: unknown = root;
     for (const p of path.slice(0, -1)) c = (c as Record<string | number, unknown>)[p];
-    const n = value === 'NaN' ? Number.NaN : value === 'Infinity' ? Number.POSITIVE_INFINITY : value === '-Infinity' ? Number.NEGATIVE_INFINITY : -0;
-    if (c !== null && typeof c === 'object') (c as Record<string | number, unknown>)[path[path.length - 1]!] = n;
+    const n =
+      value === 'NaN'
+        ? Number.NaN
+        : value === 'Infinity'
+          ? Number.POSITIVE_INFINITY
+          : value === '-Infinity'
+            ? Number.NEGATIVE_INFINITY
+            : -0;
+    if (c !== null && typeof c === 'object')
+      (c as Record<string | number, unknown>)[path[path.length - 1]!] = n;
   }
   return root;
 }
@@ -236,7 +341,8 @@ function generate(rng: Rng): ConfigInput {
     [2, 'text'],
   ] as const);
   const root = rootSchema();
-  let value: Json = kind === 'tunnel' ? example(root.properties!.tunnels!.items!, rng, 1) : example(root, rng, 0);
+  let value: Json =
+    kind === 'tunnel' ? example(root.properties!.tunnels!.items!, rng, 1) : example(root, rng, 0);
   if (rng.chance(0.85)) value = mutateJson(value, rng);
   const specials: ConfigInput['specials'] = [];
   collectSpecials(value, [], specials);
@@ -270,7 +376,8 @@ async function execute(input: ConfigInput): Promise<void> {
       expectCoded(err);
       return;
     }
-    if (JSON.stringify(parseTunnel(JSON.parse(JSON.stringify(t)))) !== JSON.stringify(t)) throw new OracleError('a parsed tunnel parses differently again');
+    if (JSON.stringify(parseTunnel(JSON.parse(JSON.stringify(t)))) !== JSON.stringify(t))
+      throw new OracleError('a parsed tunnel parses differently again');
     return;
   }
   let cfg: ReturnType<typeof parseClientConfig>;
@@ -288,15 +395,20 @@ function check(cfg: ReturnType<typeof parseClientConfig>): void {
   try {
     again = parseClientConfig(JSON.parse(JSON.stringify(cfg)), 'again');
   } catch (err) {
-    throw new OracleError(`a parsed config is refused when parsed again: ${(err as Error).message}`, { cause: err });
+    throw new OracleError(`a parsed config is refused when parsed again: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   // Compared as JSON: a -0 that JSON cannot carry is not a difference.
-  if (JSON.stringify(again) !== JSON.stringify(cfg)) throw new OracleError('a parsed config parses to something else again');
+  if (JSON.stringify(again) !== JSON.stringify(cfg))
+    throw new OracleError('a parsed config parses to something else again');
   for (const t of cfg.tunnels) {
     try {
       parseTunnel(JSON.parse(JSON.stringify(t)));
     } catch (err) {
-      throw new OracleError(`a tunnel of a valid config fails parseTunnel: ${(err as Error).message}`, { cause: err });
+      throw new OracleError(`a tunnel of a valid config fails parseTunnel: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

@@ -64,13 +64,17 @@ function encodeMessageChecked(m: Message): Buffer {
   try {
     return encodeMessage(m);
   } catch (err) {
-    throw new OracleError(`decoded ${m.type} cannot be encoded again: ${(err as Error).message}`, { cause: err });
+    throw new OracleError(`decoded ${m.type} cannot be encoded again: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {
   return (
-    a.error === b.error && a.messages.length === b.messages.length && a.messages.every((m, i) => m.equals(b.messages[i]!))
+    a.error === b.error &&
+    a.messages.length === b.messages.length &&
+    a.messages.every((m, i) => m.equals(b.messages[i]!))
   );
 }
 
@@ -102,7 +106,18 @@ function lenHeader(n: number): Buffer {
 function clearFrame(plain: Buffer, rng: Rng): Buffer {
   let len = plain.length;
   if (rng.chance(0.15)) {
-    len = rng.pick([0, 1, 5, 6, len - 1, len + 1, MAX_HANDSHAKE_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN + 1, 0xffffffff, rng.u32()]);
+    len = rng.pick([
+      0,
+      1,
+      5,
+      6,
+      len - 1,
+      len + 1,
+      MAX_HANDSHAKE_FRAME_LEN,
+      MAX_HANDSHAKE_FRAME_LEN + 1,
+      0xffffffff,
+      rng.u32(),
+    ]);
   }
   return Buffer.concat([lenHeader(len), plain]);
 }
@@ -110,7 +125,8 @@ function clearFrame(plain: Buffer, rng: Rng): Buffer {
 function cleartextCase(rng: Rng): FrameInput {
   const frames: Buffer[] = [];
   const n = 1 + rng.smallLen(4);
-  for (let i = 0; i < n; i++) frames.push(clearFrame(rng.chance(0.7) ? mutatedPlaintext(rng) : encodeMessage(seedMessage(rng)), rng));
+  for (let i = 0; i < n; i++)
+    frames.push(clearFrame(rng.chance(0.7) ? mutatedPlaintext(rng) : encodeMessage(seedMessage(rng)), rng));
   let stream: Buffer = Buffer.concat(frames);
   if (rng.chance(0.1)) stream = havoc(stream, rng);
   return {
@@ -176,7 +192,10 @@ function keyedCase(rng: Rng): FrameInput {
   const keyAfter = prefix.length;
   const n = 1 + rng.smallLen(5);
   const msgs: Message[] = [];
-  for (let i = 0; i < n; i++) msgs.push(rng.chance(0.03) ? bigData(rng) : mode === 'before' ? seedMessage(rng) : cleanFor(decoder, rng));
+  for (let i = 0; i < n; i++)
+    msgs.push(
+      rng.chance(0.03) ? bigData(rng) : mode === 'before' ? seedMessage(rng) : cleanFor(decoder, rng),
+    );
 
   if (mode !== 'before') {
     const enc = new FrameEncoder({ compression: rng.pick(['auto', 'always', 'never'] as const) });
@@ -194,7 +213,17 @@ function keyedCase(rng: Rng): FrameInput {
     }
     const clean = Buffer.concat([...prefix, ...frames]);
     if (mode === 'valid') {
-      return { decoder, keys, counter, keyAfter, stream: clean, cuts: cutPoints(clean.length, rng), check: 'valid', plaintexts, intact: 0 };
+      return {
+        decoder,
+        keys,
+        counter,
+        keyAfter,
+        stream: clean,
+        cuts: cutPoints(clean.length, rng),
+        check: 'valid',
+        plaintexts,
+        intact: 0,
+      };
     }
     // After encryption: reorder, replay or drop a frame, or change bytes.
     const all = [...prefix, ...frames];
@@ -219,7 +248,8 @@ function keyedCase(rng: Rng): FrameInput {
     const stream = Buffer.concat(changed);
     // Frames wholly before the first changed byte must still decode; nothing after it may.
     let firstDiff = 0;
-    while (firstDiff < stream.length && firstDiff < clean.length && stream[firstDiff] === clean[firstDiff]) firstDiff++;
+    while (firstDiff < stream.length && firstDiff < clean.length && stream[firstDiff] === clean[firstDiff])
+      firstDiff++;
     let intact = 0;
     let end = 0;
     for (const f of all) {
@@ -230,7 +260,17 @@ function keyedCase(rng: Rng): FrameInput {
     if (stream.equals(clean)) intact = all.length;
     // A cleartext frame has no integrity: changed, it may well decode (differently).
     const check = intact < prefix.length ? 'none' : 'after';
-    return { decoder, keys, counter, keyAfter, stream, cuts: cutPoints(stream.length, rng), check, plaintexts, intact };
+    return {
+      decoder,
+      keys,
+      counter,
+      keyAfter,
+      stream,
+      cuts: cutPoints(stream.length, rng),
+      check,
+      plaintexts,
+      intact,
+    };
   }
 
   // Before encryption: change the plaintext, the codec byte, the LZ4 size or block, then seal.
@@ -242,11 +282,22 @@ function keyedCase(rng: Rng): FrameInput {
     const plain = r < 5 ? mutatedPlaintext(rng) : encodeMessage(m);
     let body = bodyOf(plain, rng.chance(0.5) ? LZ4 : STORED);
     if (r >= 5) body = mutateBody(body, rng);
-    if (body.length + TAG_LEN > MAX_FRAME_LEN && rng.chance(0.9)) body = body.subarray(0, MAX_FRAME_LEN - TAG_LEN);
+    if (body.length + TAG_LEN > MAX_FRAME_LEN && rng.chance(0.9))
+      body = body.subarray(0, MAX_FRAME_LEN - TAG_LEN);
     frames.push(sealBody(keys, c++, body));
   }
   const stream = Buffer.concat([...prefix, ...frames]);
-  return { decoder, keys, counter, keyAfter, stream, cuts: cutPoints(stream.length, rng), check: 'none', plaintexts: [], intact: 0 };
+  return {
+    decoder,
+    keys,
+    counter,
+    keyAfter,
+    stream,
+    cuts: cutPoints(stream.length, rng),
+    check: 'none',
+    plaintexts: [],
+    intact: 0,
+  };
 }
 
 let caps: Buffer[] | undefined;
@@ -271,7 +322,17 @@ function mutateBody(body: Buffer, rng: Rng): Buffer {
   if (r === 1 && out[0] === LZ4 && out.length >= 5) {
     // The declared size: honest ±1, zero, at and past the cap, huge.
     const now = out.readUInt32LE(1);
-    const v = rng.pick([0, 1, now - 1, now + 1, now * 2, MAX_PLAINTEXT, MAX_PLAINTEXT + 1, 0xffffffff, rng.u32()]);
+    const v = rng.pick([
+      0,
+      1,
+      now - 1,
+      now + 1,
+      now * 2,
+      MAX_PLAINTEXT,
+      MAX_PLAINTEXT + 1,
+      0xffffffff,
+      rng.u32(),
+    ]);
     out.writeUInt32LE(Math.max(0, Math.min(0xffffffff, v)) >>> 0, 1);
     return out;
   }

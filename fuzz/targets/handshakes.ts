@@ -8,8 +8,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import {
   acceptDataHello,
-  ClientHandshake,
   type ChannelKeys,
+  ClientHandshake,
   DataClientHandshake,
   ServerHandshake,
 } from '../../src/protocol/handshake.js';
@@ -144,7 +144,11 @@ function controlCase(rng: Rng): ControlInput {
         ephemeralKey: rng.chance(0.8) ? rng.pick(WEAK_X25519) : rng.bytes(32),
         nonce: rng.chance(0.5) ? hello.nonce : ch.nonce,
       };
-      const evil: ServerHello = { type: 'ServerHello', ...unsigned, signature: signServerHello(identityOf(base.serverSeed), ch, unsigned) };
+      const evil: ServerHello = {
+        type: 'ServerHello',
+        ...unsigned,
+        signature: signServerHello(identityOf(base.serverSeed), ch, unsigned),
+      };
       base.hello = encodeMessage(evil);
       base.honestHello = false;
       base.signedByServer = !WEAK_X25519.some((w) => w.equals(unsigned.ephemeralKey));
@@ -167,7 +171,8 @@ function controlCase(rng: Rng): ControlInput {
       identityKey: rng.chance(0.3) ? identityOf(seedOf(rng)).publicRaw : ch.identityKey,
     };
     base.hello = encodeMessage(sentHello);
-    base.honestHello = sentHello.ephemeralKey.equals(ch.ephemeralKey) && sentHello.identityKey.equals(ch.identityKey);
+    base.honestHello =
+      sentHello.ephemeralKey.equals(ch.ephemeralKey) && sentHello.identityKey.equals(ch.identityKey);
   } else {
     base.hello = mutateMessage(ch, rng);
     base.honestHello = base.hello.equals(encodeMessage(ch));
@@ -182,7 +187,10 @@ function controlCase(rng: Rng): ControlInput {
     expectCoded(err);
   }
   const honest = serverHello
-    ? encodeMessage({ type: 'ClientAuth', signature: signClientAuth(identityOf(base.clientSeed), sentHello, serverHello) })
+    ? encodeMessage({
+        type: 'ClientAuth',
+        signature: signClientAuth(identityOf(base.clientSeed), sentHello, serverHello),
+      })
     : encodeMessage({ type: 'ClientAuth', signature: rng.bytes(64) });
   if (rng.chance(0.6)) {
     base.auth = honest;
@@ -218,7 +226,9 @@ function runControl(input: ControlInput): void {
     }
     if (input.signedByServer) return;
     if (!input.honestHello) {
-      throw new OracleError('the client accepted a ServerHello that is not the honest one (or has a weak key)');
+      throw new OracleError(
+        'the client accepted a ServerHello that is not the honest one (or has a weak key)',
+      );
     }
     // The honest server derives the same keys.
     const s = server(input);
@@ -258,7 +268,9 @@ function runControl(input: ControlInput): void {
   }
   if (input.order === 'hello-twice') return;
   if (!input.honestAuth || !clientKey.equals(identityOf(input.clientSeed).publicRaw)) {
-    throw new OracleError(`the server accepted a ClientAuth that the client's key did not make (honest hello: ${input.honestHello})`);
+    throw new OracleError(
+      `the server accepted a ClientAuth that the client's key did not make (honest hello: ${input.honestHello})`,
+    );
   }
 }
 
@@ -298,11 +310,13 @@ function dataCase(rng: Rng): DataInput {
     message: Buffer.alloc(0),
     honest: true,
   };
-  const dc = new DataClientHandshake({ sessionId: input.sessionId, sessionSecret: input.secret, nonce: input.clientNonce });
+  const dc = new DataClientHandshake({
+    sessionId: input.sessionId,
+    sessionSecret: input.secret,
+    nonce: input.clientNonce,
+  });
   const honest =
-    input.side === 'client'
-      ? acceptDataHello(dc.hello(), input.secret, input.serverNonce).ack
-      : dc.hello();
+    input.side === 'client' ? acceptDataHello(dc.hello(), input.secret, input.serverNonce).ack : dc.hello();
   if (rng.chance(0.3)) {
     input.message = encodeMessage(honest);
   } else {
@@ -313,7 +327,11 @@ function dataCase(rng: Rng): DataInput {
 }
 
 function runData(input: DataInput): void {
-  const dc = new DataClientHandshake({ sessionId: input.sessionId, sessionSecret: input.secret, nonce: input.clientNonce });
+  const dc = new DataClientHandshake({
+    sessionId: input.sessionId,
+    sessionSecret: input.secret,
+    nonce: input.clientNonce,
+  });
   if (input.side === 'client') {
     const ack = decodeAs(decodeServerMessage, input.message, 'DataHelloAck');
     if (!ack) return;
@@ -326,7 +344,9 @@ function runData(input: DataInput): void {
     }
     const server = acceptDataHello(dc.hello(), input.secret, input.serverNonce).keys;
     if (sameKeys(keys, server) !== input.honest) {
-      throw new OracleError(`data-channel keys ${input.honest ? 'differ for the honest ack' : 'agree although the ack was changed'}`);
+      throw new OracleError(
+        `data-channel keys ${input.honest ? 'differ for the honest ack' : 'agree although the ack was changed'}`,
+      );
     }
     return;
   }
@@ -341,14 +361,17 @@ function runData(input: DataInput): void {
   }
   const client = dc.onAck({ type: 'DataHelloAck', version: PROTOCOL_VERSION, nonce: input.serverNonce });
   if (sameKeys(keys, client) !== input.honest) {
-    throw new OracleError(`data-channel keys ${input.honest ? 'differ for the honest hello' : 'agree although the hello was changed'}`);
+    throw new OracleError(
+      `data-channel keys ${input.honest ? 'differ for the honest hello' : 'agree although the hello was changed'}`,
+    );
   }
 }
 
 /** The data-channel handshake, both sides. */
 export const handshakeData: Target<DataInput> = {
   name: 'handshake-data',
-  about: 'DataClientHandshake.onAck and acceptDataHello on mutated DataHelloAcks and DataHellos; keys agree exactly when the bytes are honest',
+  about:
+    'DataClientHandshake.onAck and acceptDataHello on mutated DataHelloAcks and DataHellos; keys agree exactly when the bytes are honest',
   weight: 40_000,
   hangMs: 2000,
   setup: () => void seeds(),

@@ -3,6 +3,7 @@ import type { Target } from '../lib/target.js';
 import { allowList } from './allow-list.js';
 import { clientConfig } from './config.js';
 import { framesCleartext, framesKeyed } from './frames.js';
+import { handshakeStreams } from './handshake-streams.js';
 import { handshakeControl, handshakeData } from './handshakes.js';
 import { messagesClient, messagesServer } from './messages.js';
 
@@ -14,6 +15,7 @@ export const TARGETS: readonly Target<never>[] = [
   framesKeyed,
   handshakeControl,
   handshakeData,
+  handshakeStreams,
   allowList,
   clientConfig,
 ] as unknown as Target<never>[];
@@ -21,6 +23,9 @@ export const TARGETS: readonly Target<never>[] = [
 /** The target of that name; throws listing the names otherwise. */
 export function targetByName(name: string): Target<unknown> {
   const t = TARGETS.find((x) => x.name === name);
-  if (!t) throw new Error(`unknown target "${name}"; targets: ${TARGETS.map((x) => x.name).join(', ')}, live-server`);
+  if (!t)
+    throw new Error(
+      `unknown target "${name}"; targets: ${TARGETS.map((x) => x.name).join(', ')}, live-server`,
+    );
   return t as unknown as Target<unknown>;
 }

@@ -10,7 +10,7 @@ import {
   encodeMessage,
   type Message,
 } from '../../src/protocol/messages.js';
-import { havoc, joinFields, mutateFields, fieldsOf } from '../lib/mutate.js';
+import { fieldsOf, havoc, joinFields, mutateFields } from '../lib/mutate.js';
 import { expectCoded, OracleError } from '../lib/outcome.js';
 import type { Rng } from '../lib/rng.js';
 import { seedMessage, seeds } from '../lib/seeds.js';
