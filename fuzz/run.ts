@@ -323,8 +323,7 @@ async function main(): Promise<number> {
   const selected = TARGETS.filter((t) => opts.targets.includes(t.name)) as unknown as Target<unknown>[];
   const withLive = opts.targets.includes(LIVE);
   const weights = selected.reduce((s, t) => s + t.weight, 0);
-  // With --seconds, in-process targets share 70 % of the time (more with several jobs), the live
-  // server the rest.
+  // With --seconds, in-process targets share 70 % of the time, the live server the rest.
   const inProcessMs = opts.seconds === undefined ? undefined : opts.seconds * 1000 * (withLive ? 0.7 : 1);
   process.stdout.write(
     `mtt fuzz: seed ${opts.seed}; ${opts.seconds !== undefined ? `${opts.seconds} s` : `${fmtInt(opts.iterations)} in-process inputs${withLive ? `, ${fmtInt(opts.handshakes)} live handshakes` : ''}`}; ` +
@@ -339,10 +338,11 @@ async function main(): Promise<number> {
     for (let t = queue.shift(); t; t = queue.shift()) {
       const share = t.weight / weights;
       const count = inProcessMs === undefined ? Math.max(1, Math.round(opts.iterations * share)) : undefined;
+      // With a time budget every target gets the same time: the slow ones (real signatures, real
+      // timeouts) would otherwise get a few cases only.
+      const slots = Math.min(opts.jobs, selected.length);
       const deadline =
-        inProcessMs === undefined
-          ? undefined
-          : Date.now() + inProcessMs * share * Math.min(opts.jobs, selected.length);
+        inProcessMs === undefined ? undefined : Date.now() + (inProcessMs * slots) / selected.length;
       const s = await campaign.runTarget(
         t,
         count,
