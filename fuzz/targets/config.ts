@@ -2,14 +2,12 @@
  * The client config parser. Valid configs are built from the config's own JSON Schema (generated
  * from the zod schema, so new fields are covered as they appear), then changed: wrong types,
  * numbers at and past their bounds, odd strings, unknown and prototype-named keys, duplicates,
- * depth; or changed as JSON text and read from a file by loadClientConfig. Properties: only
+ * depth; or changed as JSON text and read as a file's text. Properties: only
  * ConfigErrors; what parses parses again to the same thing, and each of its tunnels passes
  * parseTunnel alone.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadClientConfig, parseClientConfig, parseTunnel } from '../../src/config/client-config.js';
+import { parseClientConfig, parseTunnel } from '../../src/config/client-config.js';
+import { parseClientConfigText } from '../../src/config/client-config-file.js';
 import { clientConfigJsonSchema } from '../../src/config/json-schema.js';
 import { fingerprint, formatPublicKeyLine } from '../../src/identity/public-key.js';
 import { expectCoded, OracleError } from '../lib/outcome.js';
@@ -351,16 +349,10 @@ function generate(rng: Rng): ConfigInput {
   return { kind, json, specials };
 }
 
-let folder: string | undefined;
-
-async function execute(input: ConfigInput): Promise<void> {
+function execute(input: ConfigInput): void {
   if (input.kind === 'text') {
-    folder ??= mkdtempSync(join(tmpdir(), `mtt-fuzz-config-${process.pid}-`));
-    const path = join(folder, 'client.json');
-    writeFileSync(path, input.json);
     try {
-      const loaded = await loadClientConfig(path);
-      check(loaded.config);
+      check(parseClientConfigText('/fuzz/client.json', input.json).config);
     } catch (err) {
       if (err instanceof OracleError) throw err;
       expectCoded(err);
@@ -417,13 +409,10 @@ function check(cfg: ReturnType<typeof parseClientConfig>): void {
 export const clientConfig: Target<ConfigInput> = {
   name: 'client-config',
   about:
-    'parseClientConfig, parseTunnel and loadClientConfig on configs built from the JSON Schema and changed (types, bounds, odd keys, duplicates, depth, broken JSON); only ConfigErrors, parse is idempotent',
+    'parseClientConfig, parseTunnel and parseClientConfigText on configs built from the JSON Schema and changed (types, bounds, odd keys, duplicates, depth, broken JSON); only ConfigErrors, parse is idempotent',
   weight: 80_000,
   hangMs: 3000,
-  setup: () => {
-    rootSchema();
-    process.on('exit', () => folder && rmSync(folder, { recursive: true, force: true }));
-  },
+  setup: () => void rootSchema(),
   generate,
   execute,
 };
