@@ -36,6 +36,7 @@ export interface WorkerResult {
 }
 
 const LEAK_WARMUP = 2000;
+const RSS_SOFT_LIMIT = 768 * 2 ** 20;
 
 async function main(): Promise<void> {
   const task = workerData as WorkerTask;
@@ -77,6 +78,9 @@ async function main(): Promise<void> {
     }
     done = i + 1;
     Atomics.store(progress, 0, done);
+    // Big frames leave external garbage that V8 collects lazily; keep the campaign's own RSS modest
+    // on a shared machine.
+    if (gc && (done & 255) === 0 && process.memoryUsage.rss() > RSS_SOFT_LIMIT) gc();
     if (done === LEAK_WARMUP && gc) {
       gc();
       heapStart = process.memoryUsage().heapUsed;

@@ -65,6 +65,8 @@ const PROBE_TIMEOUT_MS = 5000;
 const HANG_MARGIN_MS = 3000;
 const LEAK_BYTES = 32 * 2 ** 20;
 const HEAP_WARMUP = 2000;
+/** Progress lines (with the server's memory) every this many handshakes. */
+const progressEvery = Number(process.env.MTT_FUZZ_PROGRESS ?? 20_000);
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -110,9 +112,9 @@ class ServerChild {
     });
   }
 
-  async stats(): Promise<Extract<ChildMessage, { type: 'stats' }> | undefined> {
+  async stats(gc = true): Promise<Extract<ChildMessage, { type: 'stats' }> | undefined> {
     if (this.exited) return undefined;
-    this.proc.send({ type: 'stats' });
+    this.proc.send({ type: 'stats', gc });
     const m = await this.next().catch(() => undefined);
     return m?.type === 'stats' ? m : undefined;
   }
@@ -399,9 +401,11 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
         );
       }
       if (completed === HEAP_WARMUP) heapStart = (await rig.child.stats())?.heapUsed;
-      if (completed % 20_000 === 0) {
+      if (completed % progressEvery === 0) {
+        const m = await rig.child.stats(false);
         process.stdout.write(
-          `  live-server: ${fmtInt(completed)} handshakes, ${probeTimes.length} probes ok, ${probesFailed} failed\n`,
+          `  live-server: ${fmtInt(completed)} handshakes, ${probeTimes.length} probes ok, ${probesFailed} failed; ` +
+            `server RSS ${m ? fmtMiB(m.rss) : '?'} (heap ${m ? fmtMiB(m.heapUsed) : '?'}, buffers ${m ? fmtMiB(m.arrayBuffers) : '?'})\n`,
         );
       }
     }

@@ -4,7 +4,7 @@
  * are counted and dropped (so every log line a hostile peer causes is still formatted). It answers
  * the campaign over IPC: 'stats' (after a GC) and 'stop'.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity } from '../../src/identity/index.js';
 import { startServer } from '../../src/server/index.js';
@@ -21,7 +21,16 @@ export interface ChildConfig {
 /** IPC replies. */
 export type ChildMessage =
   | { type: 'ready'; port: number; publicKeyLine: string }
-  | { type: 'stats'; rss: number; heapUsed: number; maxRss: number; logLines: number; logBytes: number };
+  | {
+      type: 'stats';
+      rss: number;
+      heapUsed: number;
+      external: number;
+      arrayBuffers: number;
+      maxRss: number;
+      logLines: number;
+      logBytes: number;
+    };
 
 const cfg = JSON.parse(process.argv[2]!) as ChildConfig;
 const allowedKeysPath = join(cfg.dir, 'allowed_keys');
@@ -44,17 +53,31 @@ const server = await startServer({
     },
   }),
 });
+/** VmHWM of this process. getrusage's maxRSS would do, but on Linux it keeps the high-water mark
+ * of the parent it was forked from (across exec), so it reports the campaign's memory, not ours. */
+function peakRss(): number {
+  try {
+    const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kib) return Number(kib) * 1024;
+  } catch {
+    // Not Linux.
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 const send = (m: ChildMessage) => process.send?.(m);
 send({ type: 'ready', port: server.address.port, publicKeyLine: server.publicKeyLine });
-process.on('message', (m: { type: string }) => {
+process.on('message', (m: { type: string; gc?: boolean }) => {
   if (m.type === 'stats') {
-    (globalThis as { gc?: () => void }).gc?.();
+    if (m.gc !== false) (globalThis as { gc?: () => void }).gc?.();
     const mem = process.memoryUsage();
     send({
       type: 'stats',
       rss: mem.rss,
       heapUsed: mem.heapUsed,
-      maxRss: process.resourceUsage().maxRSS * 1024,
+      external: mem.external,
+      arrayBuffers: mem.arrayBuffers,
+      maxRss: peakRss(),
       logLines,
       logBytes,
     });
