@@ -15,7 +15,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type MttClient, startClient } from '../../src/client/index.js';
 import { formatPublicKeyLine, generateIdentity } from '../../src/identity/index.js';
-import { HANDSHAKE_TIMEOUT_MS } from '../../src/protocol/limits.js';
+import {
+  FIRST_FRAME_TIMEOUT_MS,
+  HANDSHAKE_TIMEOUT_MS,
+  MAX_UNAUTHENTICATED_PER_SOURCE,
+} from '../../src/protocol/limits.js';
 import { fmtInt, fmtMiB } from '../lib/report.js';
 import type { Finding } from '../lib/runner.js';
 import { type CaseResult, type LiveContext, runLiveCase } from './cases.js';
@@ -291,10 +295,14 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   const sources = await sourceAddresses();
   const rig = await startRig();
   const limitMs = HANDSHAKE_TIMEOUT_MS + HANG_MARGIN_MS;
+  const firstFrameLimitMs = FIRST_FRAME_TIMEOUT_MS + HANG_MARGIN_MS;
   const ctx: LiveContext = {
     port: rig.serverPort,
     sources,
     limitMs,
+    firstFrameLimitMs,
+    inflight: new Map(),
+    perSource: MAX_UNAUTHENTICATED_PER_SOURCE,
     stallsLeft: Math.max(2, Math.floor(o.concurrency / 4)),
   };
   process.stdout.write(
@@ -376,7 +384,20 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
         stalls++;
         stallMax = Math.max(stallMax, r.openMs);
       }
-      if (r.heldAfterFin) heldAfterFin++;
+      if (r.heldAfterFin) {
+        heldAfterFin++;
+        report(
+          finding(
+            'hang',
+            o.seed,
+            index,
+            `a ${r.kind} connection was still open 1000 ms after our FIN (a stream that ends must close at once)`,
+            {
+              sent: r.sent,
+            },
+          ),
+        );
+      }
       if (r.end === 'hang') {
         report(
           finding(
@@ -463,7 +484,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       p99: percentile(closeTimes, 99),
       max: closeTimes[closeTimes.length - 1] ?? 0,
     },
-    stalls: { count: stalls, maxMs: stallMax, limitMs },
+    stalls: { count: stalls, maxMs: stallMax, limitMs: firstFrameLimitMs },
     heldAfterFin,
     probes: {
       ok: probeTimes.length,
@@ -489,8 +510,8 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
     `live-server: ${fmtInt(completed)} mutated handshakes in ${(durationMs / 1000).toFixed(1)} s (${fmtInt(completed / Math.max(0.001, durationMs / 1000))}/s), ${o.concurrency} at once\n` +
     `  by kind: ${kinds}\n  how they ended: ${ends}\n` +
     `  server closed them after p50 ${summary.closeMs.p50} ms, p99 ${summary.closeMs.p99} ms, max ${summary.closeMs.max} ms; ` +
-    `${stalls} silent or dripping connections closed by its deadlines (longest ${stallMax} ms, limit ${limitMs} ms); ` +
-    `${heldAfterFin} still open 250 ms after our FIN with a partial frame\n` +
+    `${stalls} silent or dripping connections closed by the first-frame deadline (longest ${stallMax} ms, limit ${firstFrameLimitMs} ms); ` +
+    `${heldAfterFin} still open 1 s after our FIN\n` +
     `  server: ${serverAlive ? 'up' : 'DOWN'}, peak RSS ${fmtMiB(serverPeakRss)}, heap growth after GC ${serverHeapGrowth === undefined ? 'n/a' : fmtMiB(serverHeapGrowth)}, ${fmtInt(summary.serverLogLines)} log lines\n` +
     `  legitimate client: ${probeTimes.length} probes through its tunnel ok, ${probesFailed} failed (p50 ${summary.probes.p50Ms} ms, p99 ${summary.probes.p99Ms} ms, max ${summary.probes.maxMs} ms), ` +
     `${disconnects} disconnects, final probe ${finalProbeOk ? 'ok' : 'FAILED'}`;
@@ -511,6 +532,9 @@ export async function replayLive(f: Pick<Finding, 'seed' | 'index'>): Promise<nu
     port: rig.serverPort,
     sources,
     limitMs: HANDSHAKE_TIMEOUT_MS + HANG_MARGIN_MS,
+    firstFrameLimitMs: FIRST_FRAME_TIMEOUT_MS + HANG_MARGIN_MS,
+    inflight: new Map(),
+    perSource: MAX_UNAUTHENTICATED_PER_SOURCE,
     stallsLeft: 1,
   };
   const r = await runLiveCase(f.seed, f.index, ctx);

@@ -8,7 +8,7 @@
  * coded error, and no error escapes as an uncaught exception.
  */
 import type { Duplex } from 'node:stream';
-import { ProtocolError } from '../../src/protocol/errors.js';
+import { AuthRejectedError, ProtocolError } from '../../src/protocol/errors.js';
 import { FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
 import { acceptDataHello, ServerHandshake } from '../../src/protocol/handshake.js';
 import {
@@ -23,7 +23,7 @@ import {
 import { FramedConnection } from '../../src/transport/framed-connection.js';
 import { runClientHandshake, runDataClientHandshake } from '../../src/transport/handshake.js';
 import { cutPoints, fieldsOf, havoc, joinFields, mutateFields, split } from '../lib/mutate.js';
-import { expectCoded, HangError } from '../lib/outcome.js';
+import { expectCoded, HangError, OracleError } from '../lib/outcome.js';
 import { identityOf, signServerHello, WEAK_X25519 } from '../lib/peer.js';
 import { pipePair } from '../lib/pipe.js';
 import { Rng } from '../lib/rng.js';
@@ -67,6 +67,10 @@ class HostileServer {
   #keys: { send: { key: Buffer; nonceBase: Buffer } } | undefined;
   #sent = 0n;
   #step = 0;
+  /** A cleartext AuthFail went out (only a version mismatch may be believed from it). */
+  clearRefusal = false;
+  /** A keyed AuthFail went out (after the server proved its key). */
+  keyedRefusal = false;
 
   constructor(io: Duplex, input: StreamInput) {
     this.#io = io;
@@ -104,11 +108,13 @@ class HostileServer {
       this.#write(Buffer.concat([h, rng.bytes(rng.int(20))]));
       if (rng.chance(0.5)) this.#io.end();
     } else {
-      // A refusal in cleartext, any reason, any text.
+      // A refusal in cleartext, any reason, text the client must never show.
       const fail = {
         ...sample('AuthFail'),
         ...(rng.chance(0.5) ? { reason: 'version_mismatch' as const } : {}),
+        message: `${CANARY}${rng.pick(NASTY)}`,
       };
+      this.clearRefusal = true;
       this.#write(clearFrame(rng.chance(0.5) ? encodeMessage(fail) : mutated(fail, rng)));
     }
     return true;
@@ -179,13 +185,16 @@ class HostileServer {
     if (msg.type === 'ClientAuth' && this.#keys) {
       const answers: ServerMessage[] = [
         sample('AuthOk'),
-        sample('AuthFail'),
+        { ...sample('AuthFail'), message: `refused ${rng.pick(NASTY)} here` },
         sample('TunnelStatus'),
         sample('Heartbeat'),
         sample('Error'),
       ];
-      this.#keyed(rng.chance(0.6) ? answers[0]! : rng.pick(answers));
-      if (rng.chance(0.2)) this.#keyed(rng.pick(answers));
+      const first = rng.chance(0.6) ? answers[0]! : rng.pick(answers);
+      const second = rng.chance(0.2) ? rng.pick(answers) : undefined;
+      if (first.type === 'AuthFail' || second?.type === 'AuthFail') this.keyedRefusal = true;
+      this.#keyed(first);
+      if (second) this.#keyed(second);
       return;
     }
     if (msg.type === 'DataHello' && step === 0) {
@@ -199,9 +208,38 @@ class HostileServer {
   }
 }
 
+/** Marks text only a cleartext (unauthenticated) refusal carries. */
+const CANARY = 'cleartext-refusal-text';
+/** Characters that must reach a terminal escaped. */
+const NASTY = ['\u001b[2J', '\u0007', '\u009b31m', '\u202e', '\r\n', '\u0000', '\u007f'];
+const RAW_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/** What the client says about a refusal: no unauthenticated text, no raw control characters, and
+ * an unauthenticated refusal other than a version mismatch is not believed. */
+function checkShown(err: Error, server: HostileServer): void {
+  if (err.message.includes(CANARY)) {
+    throw new OracleError(
+      `the client shows the text of an unauthenticated refusal: ${JSON.stringify(err.message)}`,
+    );
+  }
+  if (RAW_CONTROLS.test(err.message)) {
+    throw new OracleError(
+      `the client's error holds raw control characters from the peer: ${JSON.stringify(err.message)}`,
+    );
+  }
+  if (
+    err instanceof AuthRejectedError &&
+    err.reason !== 'version_mismatch' &&
+    server.clearRefusal &&
+    !server.keyedRefusal
+  ) {
+    throw new OracleError(`the client believed an unauthenticated refusal (${err.reason})`);
+  }
+}
+
 async function execute(input: StreamInput): Promise<void> {
   const [clientEnd, serverEnd] = pipePair();
-  new HostileServer(serverEnd, input);
+  const server = new HostileServer(serverEnd, input);
   const conn = new FramedConnection<ServerMessage, ClientMessage>(clientEnd, decodeServerMessage);
   const pinned = identityOf(input.pinnedSeed).publicRaw;
   const t0 = Date.now();
@@ -223,6 +261,7 @@ async function execute(input: StreamInput): Promise<void> {
     }
   } catch (err) {
     expectCoded(err);
+    checkShown(err as Error, server);
   } finally {
     conn.close();
     serverEnd.destroy();
