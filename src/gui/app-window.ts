@@ -7,8 +7,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { configDir } from '../config/paths.js';
 import type { Logger } from '../util/logger.js';
+import { CdpPipe } from './cdp-pipe.js';
 import type { WindowState } from './window-state.js';
 
 /** Browsers tried in order on PATH (Linux, BSD). */
@@ -94,12 +96,25 @@ export interface AppWindowOptions {
   profileDir?: string;
   /** Extra browser flags (tests add headless ones). */
   extraArgs?: string[];
+  /** How often the window's state (minimised or not) is read while it is open. Default 1000 ms. */
+  pollMs?: number;
 }
 
-/** The dashboard window. Emits 'change' (WindowState) when it opens or closes. */
+/** How often the window's state is read while it is open. */
+const WINDOW_POLL_MS = 1000;
+
+/**
+ * The dashboard window. Emits 'change' (WindowState) when it opens, is minimised or restored, or
+ * closes. It drives its browser over the DevTools protocol on a private pipe, so Show can restore a
+ * minimised window and raise a buried one, and the state it reports is the window's real one.
+ */
 export class AppWindow extends EventEmitter {
   #opts: AppWindowOptions;
   #child: ChildProcess | undefined;
+  #cdp: CdpPipe | undefined;
+  /** The page target of our window, once the browser told us. */
+  #target: string | undefined;
+  #poll: NodeJS.Timeout | undefined;
   #state: WindowState = 'closed';
   #saidFallback = false;
   /** Set while we are closing our own window, so its quick exit is not taken for a hand-off. */
@@ -120,9 +135,12 @@ export class AppWindow extends EventEmitter {
     this.emit('change', state);
   }
 
-  /** Opens the window unless ours is already open. */
+  /** Opens the window; if it is open already, restores it when minimised and brings it to the front. */
   open(): void {
-    if (this.#child) return;
+    if (this.#child) {
+      void this.#bringForward();
+      return;
+    }
     const browser = this.#opts.browser ?? findAppBrowser();
     const url = this.#opts.url();
     if (!browser) {
@@ -150,33 +168,121 @@ export class AppWindow extends EventEmitter {
       '--no-default-browser-check',
       '--window-size=1100,780',
       '--class=MiniTCPTunnel',
+      // An app window with its own profile has no use for sync, updates or background fetches.
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // DevTools on fds 3 and 4 only: no port that other local users or pages could reach.
+      '--remote-debugging-pipe',
       ...(this.#opts.extraArgs ?? []),
     ];
     // Chromium will not start as root with its sandbox on; a root session is a LAN box's console.
     if (process.getuid?.() === 0 && !args.includes('--no-sandbox')) args.push('--no-sandbox', '--test-type');
     const started = Date.now();
-    const child = spawn(browser, args, { stdio: 'ignore' });
+    const child = spawn(browser, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.#closing = false;
+    this.#target = undefined;
     this.#set('open');
+    const cdp = new CdpPipe(child.stdio[3] as Writable, child.stdio[4] as Readable);
+    this.#cdp = cdp;
+    cdp.on(
+      'event',
+      (method: string, params: { targetInfo?: { targetId: string; type: string }; targetId?: string }) => {
+        if (method === 'Target.targetCreated' && params.targetInfo?.type === 'page') {
+          this.#target ??= params.targetInfo.targetId;
+        } else if (method === 'Target.targetDestroyed' && params.targetId === this.#target) {
+          // Our window closed; the browser ends by itself once its last window is gone.
+          this.#target = undefined;
+          void cdp.send('Browser.close').catch(() => {});
+        }
+      },
+    );
+    cdp.send('Target.setDiscoverTargets', { discover: true }).catch((err: Error) => {
+      this.#opts.log.debug('the window does not speak the DevTools protocol; Show cannot restore it', {
+        browser,
+        error: err,
+      });
+    });
+    this.#poll = setInterval(() => void this.#readState(), this.#opts.pollMs ?? WINDOW_POLL_MS);
+    this.#poll.unref();
     child.on('error', (err) => {
       this.#opts.log.warn('could not start the browser window', { browser, error: err });
-      this.#child = undefined;
-      this.#set('closed');
+      this.#gone('closed');
     });
     child.on('exit', (code) => {
-      this.#child = undefined;
       // A browser already running with this profile takes the URL over and the new process quits at once.
       const handedOff = !this.#closing && code === 0 && Date.now() - started < HANDOFF_MS;
-      this.#set(handedOff ? 'unknown' : 'closed');
+      this.#gone(handedOff ? 'unknown' : 'closed');
     });
+  }
+
+  #gone(state: WindowState): void {
+    this.#child = undefined;
+    this.#cdp = undefined;
+    this.#target = undefined;
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = undefined;
+    this.#set(state);
+  }
+
+  async #windowId(): Promise<number | undefined> {
+    const cdp = this.#cdp;
+    if (!cdp || this.#target === undefined) return undefined;
+    const { windowId } = await cdp.send<{ windowId: number }>('Browser.getWindowForTarget', {
+      targetId: this.#target,
+    });
+    return windowId;
+  }
+
+  /** Reads whether the window is minimised (the browser knows; the window manager told it). */
+  async #readState(): Promise<void> {
+    try {
+      const id = await this.#windowId();
+      if (id === undefined || !this.#child) return;
+      const { bounds } = await this.#cdp!.send<{ bounds: { windowState: string } }>(
+        'Browser.getWindowBounds',
+        {
+          windowId: id,
+        },
+      );
+      if (this.#child) this.#set(bounds.windowState === 'minimized' ? 'minimized' : 'open');
+    } catch {
+      // The window is closing, or the browser does not speak the protocol: keep what we know.
+    }
+  }
+
+  /** Restores a minimised window and raises it above the others. */
+  async #bringForward(): Promise<void> {
+    try {
+      const id = await this.#windowId();
+      if (id === undefined) return;
+      const cdp = this.#cdp!;
+      const { bounds } = await cdp.send<{ bounds: { windowState: string } }>('Browser.getWindowBounds', {
+        windowId: id,
+      });
+      if (bounds.windowState === 'minimized') {
+        await cdp.send('Browser.setWindowBounds', { windowId: id, bounds: { windowState: 'normal' } });
+      }
+      await cdp.send('Target.activateTarget', { targetId: this.#target });
+      await this.#readState();
+    } catch (err) {
+      this.#opts.log.debug('could not bring the window forward', { error: err as Error });
+    }
   }
 
   /** Closes our window (the client keeps running in the tray). */
   close(): void {
-    if (!this.#child) return;
+    const child = this.#child;
+    if (!child) return;
     this.#closing = true;
-    this.#child.kill('SIGTERM');
+    const cdp = this.#cdp;
+    if (cdp && this.#target !== undefined) {
+      // A clean close lets the browser save its profile; a browser that does not answer is stopped.
+      cdp.send('Browser.close').catch(() => child.kill('SIGTERM'));
+    } else {
+      child.kill('SIGTERM');
+    }
   }
 
   /** Closes the window and waits (bounded) for its process to end. */
@@ -185,8 +291,10 @@ export class AppWindow extends EventEmitter {
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     this.close();
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const term = setTimeout(() => child.kill('SIGTERM'), timeoutMs / 2);
+    const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     await exited;
-    clearTimeout(timer);
+    clearTimeout(term);
+    clearTimeout(kill);
   }
 }

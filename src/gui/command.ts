@@ -1,13 +1,19 @@
 /**
  * `mtt gui`: the client from a config file, its dashboard on 127.0.0.1, a tray icon and an app window.
- * Closing the window leaves the client running in the tray; the tray's Show opens it again; Quit (or
- * the AbortSignal) stops everything.
+ * Closing the window leaves the client running in the tray; the tray's Show opens it again (or brings
+ * it forward); Quit (or the AbortSignal) ends every connection and stops everything. One instance per
+ * config file: a second one asks the first to show its window and exits.
  */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { type MttClient, startClientFromConfig } from '../client/index.js';
 import { ConfigError } from '../config/config-error.js';
+import { configDir } from '../config/paths.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { AppWindow } from './app-window.js';
 import { type Dashboard, startDashboard } from './dashboard/index.js';
+import { guiRoutes } from './gui-routes.js';
+import { acquireInstanceLock, type HeldLock, lockPathFor } from './instance-lock.js';
 import { createTray, type Tray, trayStateFromSnapshot } from './tray/tray.js';
 
 /** How often, at most, the tray is refreshed while the state changes (byte counters change a lot). */
@@ -23,6 +29,11 @@ export interface GuiCommandOptions {
   signal: AbortSignal;
   /** Dashboard port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
+  /**
+   * `Host` values the dashboard also accepts, for reaching it through a forwarded port
+   * (`ssh -L 8080:127.0.0.1:PORT` makes the browser send `Host: localhost:8080`).
+   */
+  dashboardHosts?: string[];
   log?: Logger;
   /** Where the URL line goes; stdout by default. */
   print?: (line: string) => void;
@@ -34,6 +45,13 @@ export interface GuiCommandOptions {
   tray?: boolean;
   /** D-Bus address for the tray; the session bus by default. */
   busAddress?: string;
+  /** Folder of the instance lock sockets (tests); see lockFolder(). */
+  lockFolder?: string;
+}
+
+/** The window's browser profile for one config file, so two configs' windows never share one. */
+function profileFor(configPath: string): string {
+  return join(configDir(), 'gui-profile', createHash('sha256').update(configPath).digest('hex').slice(0, 16));
 }
 
 /** Runs the GUI until Quit or abort; resolves with the process exit code. */
@@ -43,63 +61,94 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
   }
   const log = opts.log ?? createLogger();
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+
+  const lock = await acquireInstanceLock(await lockPathFor(opts.configPath, opts.lockFolder));
+  if (!lock.held) {
+    const { pid, origin } = lock.answer;
+    print(
+      `mtt gui is already running for ${opts.configPath} (pid ${pid})${origin ? `, dashboard ${origin}` : ''}; ` +
+        'asked it to show its window',
+    );
+    return 0;
+  }
+
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
 
-  let client: MttClient | undefined;
+  let client: (MttClient & Awaited<ReturnType<typeof startClientFromConfig>>) | undefined;
   let dashboard: Dashboard | undefined;
   let tray: Tray | undefined;
   let window: AppWindow | undefined;
+  const heldLock: HeldLock = lock;
   try {
-    client = await startClientFromConfig(opts.configPath, {
-      log: log.child({ part: 'client' }),
-      signal: stop.signal,
-    });
+    // No signal: Quit closes the client itself, dropping every connection (see finally).
+    client = await startClientFromConfig(opts.configPath, { log: log.child({ part: 'client' }) });
     const c = client;
+    const quit = () => stop.abort();
+    let win: AppWindow | undefined;
     dashboard = await startDashboard({
       state: c.state,
       tunnels: c.tunnels,
       ...(opts.port !== undefined ? { port: opts.port } : {}),
-      signal: stop.signal,
+      ...(opts.dashboardHosts ? { extraHosts: opts.dashboardHosts } : {}),
+      routes: () => guiRoutes({ client: c, quit }),
+      extra: () => ({ gui: { window: win?.state ?? 'closed', configPath: c.sync.path } }),
       onLogin: ({ oneTime }) =>
         log.info('a browser logged in to the dashboard', { link: oneTime ? 'window' : 'printed' }),
     });
     const dash = dashboard;
-    const win = new AppWindow({
+    win = new AppWindow({
       url: () => dash.oneTimeLoginUrl(),
       log,
+      profileDir: profileFor(c.sync.path),
       ...(opts.browser ? { browser: opts.browser } : {}),
       ...(opts.browserArgs ? { extraArgs: opts.browserArgs } : {}),
     });
     window = win;
+    const w = win;
+    heldLock.onRequest(() => {
+      log.info('another mtt gui was started for this config; showing this one');
+      if (!opts.noWindow) w.open();
+      return { ok: true, pid: process.pid, origin: dash.origin };
+    });
 
-    const quit = () => stop.abort();
+    const warnTray = (what: string) => (err: unknown) =>
+      log.warn(`could not ${what} from the tray`, { error: err as Error });
     tray =
       opts.tray === false
         ? undefined
         : await createTray(
             {
-              showWindow: () => win.open(),
-              hideWindow: () => win.close(),
+              showWindow: () => w.open(),
+              hideWindow: () => w.close(),
               setTunnelEnabled: (name, enabled) => {
                 try {
                   c.tunnels.setEnabled(name, enabled);
                 } catch (err) {
-                  log.warn('could not change the tunnel from the tray', {
-                    tunnel: name,
-                    error: err as Error,
-                  });
+                  warnTray(`change ${name}`)(err);
                 }
               },
               quit,
+              reconnectNow: () => c.reconnectNow(),
+              retryTunnels: () => {
+                for (const t of c.state.snapshot().tunnels) {
+                  if (t.status !== 'error') continue;
+                  try {
+                    c.tunnels.retry(t.name);
+                  } catch (err) {
+                    warnTray(`retry ${t.name}`)(err);
+                  }
+                }
+              },
+              setPaused: (paused) => c.pause(paused),
             },
             { log, ...(opts.busAddress ? { busAddress: opts.busAddress } : {}) },
           );
 
     // Keep the tray in step with the client, coalescing bursts of changes.
     let refreshTimer: NodeJS.Timeout | undefined;
-    const refreshTray = () => tray?.update(trayStateFromSnapshot(c.state.snapshot(), win.state));
+    const refreshTray = () => tray?.update(trayStateFromSnapshot(c.state.snapshot(), w.state));
     const scheduleRefresh = () => {
       refreshTimer ??= setTimeout(() => {
         refreshTimer = undefined;
@@ -107,14 +156,17 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
       }, TRAY_REFRESH_MS);
     };
     c.state.on('change', scheduleRefresh);
-    win.on('change', refreshTray);
+    w.on('change', () => {
+      refreshTray();
+      dash.refresh();
+    });
     refreshTray();
 
     if (opts.noWindow) {
       print(`Dashboard: ${dash.loginUrl}`);
     } else {
       print(`Dashboard: ${dash.origin} (opening a window; run with --no-window to get a login link instead)`);
-      win.open();
+      w.open();
     }
     if (tray?.kind === 'none' && opts.noWindow) {
       log.info('no tray icon: stop with Ctrl+C');
@@ -126,13 +178,15 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
     });
     c.state.off('change', scheduleRefresh);
     if (refreshTimer) clearTimeout(refreshTimer);
+    // Tell open pages before their server goes, so they show that mtt has quit (not "retrying").
+    dash.broadcast('quit', { at: Date.now() });
     return 0;
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
     stop.abort();
-    await window?.dispose();
-    await tray?.close();
+    // Quit means quit: every tunneled connection ends now, so nothing keeps the process alive.
+    await Promise.all([window?.dispose(), tray?.close(), client?.close({ dropConnections: true })]);
     await dashboard?.close();
-    await client?.close();
+    await heldLock.release();
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { ClientSnapshot } from '../client/api.js';
 import type { TunnelField } from '../config/client-config.js';
+import type { WindowState } from './window-state.js';
 
 /** Bytes per second for one tunnel, oldest first, one sample per `sampleMs`. */
 export interface TunnelRates {
@@ -20,6 +21,15 @@ export interface DashboardUpdate {
   sampleMs: number;
   /** The server's clock when this update was made (ms since the epoch), for "next try in N s". */
   now: number;
+  /** The desktop GUI's own state (absent on a bare dashboard). */
+  gui?: GuiState;
+}
+
+/** What the desktop GUI adds to each update. */
+export interface GuiState {
+  window: WindowState;
+  /** The config file the client runs from. */
+  configPath: string;
 }
 
 /** Body of every 4xx/5xx answer from the JSON API. */

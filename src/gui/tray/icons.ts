@@ -1,7 +1,9 @@
 /**
- * Tray icons drawn in code, so no image files or theme are needed: a coloured disc (green connected,
- * amber connecting/reconnecting, red error, grey stopped) with two white arrows, anti-aliased with
- * signed distances. Output is what StatusNotifierItem's IconPixmap wants: ARGB32 in network byte order.
+ * Tray icons drawn in code, so no image files or theme are needed: a coloured disc with a white glyph,
+ * anti-aliased with signed distances. The glyph differs by state as well as the colour, so the state
+ * reads without colour too: two arrows (connected, green), three dots (connecting or reconnecting,
+ * amber), an exclamation mark (a problem, red), two bars (stopped or paused, grey). Output is what
+ * StatusNotifierItem's IconPixmap wants: ARGB32 in network byte order.
  */
 
 /** What the icon shows. */
@@ -32,11 +34,37 @@ const ARROWS: Seg[] = [
   [0.29, 0.62, 0.42, 0.5],
   [0.29, 0.62, 0.42, 0.74],
 ];
+// Three dots (zero-length strokes drawn thick): "waiting".
+const DOTS: Seg[] = [
+  [0.28, 0.5, 0.28, 0.5],
+  [0.5, 0.5, 0.5, 0.5],
+  [0.72, 0.5, 0.72, 0.5],
+];
+// An exclamation mark: a bar and a dot.
+const BANG: Seg[] = [
+  [0.5, 0.24, 0.5, 0.56],
+  [0.5, 0.75, 0.5, 0.75],
+];
+// Two bars: "paused" or "stopped".
+const BARS: Seg[] = [
+  [0.39, 0.3, 0.39, 0.7],
+  [0.61, 0.3, 0.61, 0.7],
+];
+
+/** The glyph of each state, and how thick its strokes are (in icon widths). */
+const GLYPHS: Record<IconStatus, { segs: Seg[]; stroke: number }> = {
+  connected: { segs: ARROWS, stroke: 0.085 },
+  connecting: { segs: DOTS, stroke: 0.14 },
+  reconnecting: { segs: DOTS, stroke: 0.14 },
+  error: { segs: BANG, stroke: 0.13 },
+  stopped: { segs: BARS, stroke: 0.12 },
+};
 
 function distToSegment(px: number, py: number, [ax, ay, bx, by]: Seg): number {
   const dx = bx - ax;
   const dy = by - ay;
-  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)));
+  const len2 = dx * dx + dy * dy;
+  const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / len2));
   return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
 }
 
@@ -47,7 +75,8 @@ export function renderIcon(status: IconStatus, size: number): IconPixmap {
   const [r, g, b] = COLORS[status];
   const out = Buffer.alloc(size * size * 4);
   const radius = size * 0.47;
-  const stroke = Math.max(1.2, size * 0.085);
+  const glyph = GLYPHS[status];
+  const stroke = Math.max(1.2, size * glyph.stroke);
   const c = size / 2;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -56,7 +85,7 @@ export function renderIcon(status: IconStatus, size: number): IconPixmap {
       // Coverage: 1 inside, 0 outside, linear across one pixel at the edge.
       const disc = clamp01(radius - Math.hypot(px - c, py - c) + 0.5);
       let arrow = 0;
-      for (const s of ARROWS) {
+      for (const s of glyph.segs) {
         const d = distToSegment(px / size, py / size, s) * size;
         arrow = Math.max(arrow, clamp01(stroke / 2 - d + 0.5));
       }

@@ -233,7 +233,8 @@ export class StatusNotifierTray implements Tray {
 
   #clicked(id: number): void {
     const action = menuAction(id, this.#state, this.#ids);
-    if (action) runMenuAction(action, this.#actions);
+    // After the reply is on its way: an action such as Quit closes this very connection.
+    if (action) setImmediate(() => runMenuAction(action, this.#actions));
   }
 
   #onItemCall(m: DBusMessage): MethodResult {
@@ -244,7 +245,7 @@ export class StatusNotifierTray implements Tray {
     switch (m.member) {
       case 'Activate':
         // A left click: bring the dashboard up (a second click does not close it).
-        this.#actions.showWindow();
+        setImmediate(() => this.#actions.showWindow());
         return undefined;
       case 'SecondaryActivate':
       case 'Scroll':

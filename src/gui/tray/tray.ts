@@ -3,6 +3,7 @@
  * StatusNotifierItem over D-Bus; elsewhere (for now) there is no icon and the dashboard is the UI.
  */
 import type { ClientSnapshot } from '../../client/api.js';
+import { escapeControls } from '../../util/escape.js';
 import type { Logger } from '../../util/logger.js';
 import type { WindowState } from '../window-state.js';
 import type { IconStatus } from './icons.js';
@@ -35,11 +36,11 @@ export function trayStateFromSnapshot(s: ClientSnapshot, window: WindowState): T
       break;
     case 'reconnecting':
       status = 'reconnecting';
-      detail = `Reconnecting to ${addr}: ${c.lastError}`;
+      detail = `Reconnecting to ${addr}: ${escapeControls(c.lastError)}`;
       break;
     case 'rejected':
       status = 'error';
-      detail = `Rejected by ${addr}: ${c.message || c.reason}`;
+      detail = `Rejected by ${addr}: ${escapeControls(c.message || c.reason)}`;
       break;
     case 'stopped':
       status = 'stopped';
@@ -47,13 +48,30 @@ export function trayStateFromSnapshot(s: ClientSnapshot, window: WindowState): T
       break;
   }
   const failing = s.tunnels.filter((t) => t.status === 'error').length;
-  const title = `MiniTCPTunnel: ${c.kind}${failing > 0 ? `, ${failing} tunnel${failing > 1 ? 's' : ''} failing` : ''}`;
+  const localDown = s.tunnels.filter((t) => t.enabled && t.local?.state === 'failing').length;
+  // A dead local service is a problem the user must see even while the server side is fine.
+  if (status === 'connected' && localDown > 0) status = 'error';
+  if (status === 'connected' && s.paused) status = 'stopped';
+  const problems = [
+    failing > 0 ? `${failing} tunnel${failing > 1 ? 's' : ''} refused` : '',
+    localDown > 0 ? `${localDown} local service${localDown > 1 ? 's' : ''} down` : '',
+    s.paused ? 'paused' : '',
+  ].filter((p) => p !== '');
+  const title = `MiniTCPTunnel: ${c.kind}${problems.length > 0 ? `, ${problems.join(', ')}` : ''}`;
   return {
     status,
     title,
     detail,
-    tunnels: s.tunnels.map((t) => ({ name: t.name, enabled: t.enabled, status: t.status })),
+    tunnels: s.tunnels.map((t) => ({
+      name: t.name,
+      enabled: t.enabled,
+      status: t.status,
+      ...(t.local?.state === 'failing' ? { localDown: true } : {}),
+    })),
     window,
+    canReconnect: c.kind === 'reconnecting' || (c.kind === 'rejected' && c.nextTryAt !== undefined),
+    paused: s.paused === true,
+    activeConnections: s.tunnels.reduce((n, t) => n + t.activeConnections, 0),
   };
 }
 

@@ -11,6 +11,8 @@ export interface TrayTunnel {
   name: string;
   enabled: boolean;
   status: TunnelStatusKind;
+  /** The local service refused the last connection (the tunnel is open, the service is not). */
+  localDown?: boolean;
 }
 
 /** Everything a tray shows. */
@@ -22,14 +24,29 @@ export interface TrayState {
   detail: string;
   tunnels: TrayTunnel[];
   window: WindowState;
+  /** The client is waiting to connect (offer "Reconnect now"). */
+  canReconnect?: boolean;
+  /** Every tunnel is paused on the server. */
+  paused?: boolean;
+  /** Connections open right now, over all tunnels (Quit asks first when there are any). */
+  activeConnections?: number;
 }
 
 /** What the tray's menu and clicks do. */
 export interface TrayActions {
+  /** Opens the window, or restores and raises it when it is open. */
   showWindow(): void;
+  /** Closes the window (the client keeps running). */
   hideWindow(): void;
   setTunnelEnabled(name: string, enabled: boolean): void;
+  /** Stops the client (ending every connection) and the process. */
   quit(): void;
+  /** Skips the wait before the next connection attempt. */
+  reconnectNow?(): void;
+  /** Tries every refused tunnel again now. */
+  retryTunnels?(): void;
+  /** Closes (true) or reopens (false) every tunnel on the server. */
+  setPaused?(paused: boolean): void;
 }
 
 /** A tray icon. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Variant } from '../../../src/gui/tray/dbus/marshal.js';
 import { ICON_SIZES, renderIcon } from '../../../src/gui/tray/icons.js';
-import { buildMenu, MenuId, MenuIds, menuAction } from '../../../src/gui/tray/menu.js';
+import { buildMenu, MenuId, MenuIds, menuAction, runMenuAction } from '../../../src/gui/tray/menu.js';
 import {
   createTray,
   type TrayActions,
@@ -109,7 +109,7 @@ test('the menu: status line, window item, one checkable item per tunnel, Quit; c
   const items = menu.children.filter((c) => label(c.props.type) !== 'separator');
   assert.deepEqual(
     items.map((c) => label(c.props.label)),
-    ['Connected to vps.example.net:9000', 'Show window', 'web', 'db', 'Quit'],
+    ['Connected to vps.example.net:9000', 'Show window', 'web', 'db', 'Pause all tunnels', 'Quit'],
   );
   const web = items[2]!;
   assert.equal(label(web.props['toggle-type']), 'checkmark');
@@ -117,10 +117,73 @@ test('the menu: status line, window item, one checkable item per tunnel, Quit; c
   assert.deepEqual(menuAction(web.id, STATE, ids), { kind: 'toggle', name: 'web', enabled: false });
   assert.deepEqual(menuAction(items[3]!.id, STATE, ids), { kind: 'toggle', name: 'db', enabled: true });
   assert.deepEqual(menuAction(MenuId.Window, STATE, ids), { kind: 'show' });
-  assert.deepEqual(menuAction(MenuId.Window, { ...STATE, window: 'open' }, ids), { kind: 'hide' });
+  assert.deepEqual(menuAction(MenuId.Window, { ...STATE, window: 'open' }, ids), { kind: 'show' });
+  assert.deepEqual(menuAction(MenuId.CloseWindow, { ...STATE, window: 'open' }, ids), { kind: 'hide' });
   assert.deepEqual(menuAction(MenuId.Quit, STATE, ids), { kind: 'quit' });
   assert.equal(menuAction(MenuId.Status, STATE, ids), undefined);
   // Ids stay with their tunnel when the list changes.
   const again = buildMenu({ ...STATE, tunnels: [STATE.tunnels[1]!] }, ids);
   assert.equal(again.children.find((c) => label(c.props.label) === 'db')!.id, items[3]!.id);
+});
+
+test('with connections open, Quit is a submenu that says what it ends; only its confirm item quits', () => {
+  const ids = new MenuIds();
+  const st: TrayState = { ...STATE, activeConnections: 3 };
+  const quit = buildMenu(st, ids).children.at(-1)!;
+  assert.equal(label(quit.props.label), 'Quit…');
+  assert.deepEqual(
+    quit.children.map((c) => label(c.props.label)),
+    ['3 connections open', 'End all 3 and quit'],
+  );
+  assert.equal(menuAction(MenuId.Quit, st, ids), undefined);
+  assert.deepEqual(menuAction(MenuId.QuitConfirm, st, ids), { kind: 'quit' });
+  const { calls, actions } = recordingActions();
+  runMenuAction({ kind: 'quit' }, actions);
+  assert.deepEqual(calls, ['quit']);
+});
+
+test('Reconnect now, Retry and Pause appear when they apply; a dead local service is named', () => {
+  const fake = new FakeClient();
+  fake.add({ name: 'web', remotePort: 8080, localPort: 3000 });
+  fake.add({ name: 'db', remotePort: 15432, localPort: 5432 });
+  fake.patch('web', { local: { state: 'failing', lastError: 'ECONNREFUSED', since: Date.now() } });
+  fake.patch('db', { status: 'error', error: 'port 15432 is not allowed' });
+  fake.setConnection({
+    kind: 'reconnecting',
+    attempt: 2,
+    nextTryAt: Date.now() + 5000,
+    lastError: 'x\x1b[2J',
+  });
+  const st = trayStateFromSnapshot(fake.snapshot(), 'closed');
+  assert.doesNotMatch(st.detail, /\x1b/, 'peer text is escaped');
+  assert.equal(st.canReconnect, true);
+  const ids = new MenuIds();
+  const labels = buildMenu(st, ids)
+    .children.map((c) => label(c.props.label))
+    .filter((l) => l !== undefined);
+  assert.ok(labels.includes('Reconnect now'));
+  assert.ok(labels.includes('web (local service down)'));
+  assert.ok(labels.includes('db (refused by the server)'));
+  assert.ok(labels.includes('Retry 1 refused tunnel'));
+  assert.deepEqual(menuAction(MenuId.Retry, st, ids), { kind: 'retry' });
+  assert.deepEqual(menuAction(MenuId.Pause, st, ids), { kind: 'pause', paused: true });
+  assert.deepEqual(menuAction(MenuId.Pause, { ...st, paused: true }, ids), { kind: 'pause', paused: false });
+  fake.setConnection({ kind: 'connected', serverFingerprint: 'SHA256:x', since: Date.now() });
+  const connected = trayStateFromSnapshot(fake.snapshot(), 'closed');
+  assert.equal(connected.status, 'error', 'a dead local service turns the icon to a problem');
+  assert.match(connected.title, /1 tunnel refused, 1 local service down/);
+  assert.equal(connected.canReconnect, false);
+});
+
+test('icons differ by shape, not only colour', () => {
+  // The white glyph of each state, as a mask: where the pixel is (nearly) white.
+  const mask = (status: Parameters<typeof renderIcon>[0]) => {
+    const [, , data] = renderIcon(status, 32);
+    const out: number[] = [];
+    for (let i = 0; i < data.length; i += 4) out.push(data[i + 1]! > 240 && data[i + 2]! > 240 ? 1 : 0);
+    return out.join('');
+  };
+  const shapes = new Set(['connected', 'connecting', 'error', 'stopped'].map((s) => mask(s as 'connected')));
+  assert.equal(shapes.size, 4);
+  assert.equal(mask('connecting'), mask('reconnecting'));
 });

@@ -125,18 +125,24 @@ test('mtt gui: the tray shows state and menu, a click disables a tunnel, Quit ex
   const app = new URL(args.find((a) => a.startsWith('--app='))!.slice('--app='.length));
   assert.equal(app.origin, dashUrl.origin);
   assert.notEqual(app.searchParams.get('token'), token, 'the window never gets the session token');
-  assert.ok(args.includes(`--user-data-dir=${join(setup.dir, 'gui-profile')}`), args.join(' '));
+  assert.ok(
+    args.some((a) => a.startsWith(`--user-data-dir=${join(setup.dir, 'gui-profile')}/`)),
+    args.join(' '),
+  );
+  assert.ok(args.includes('--remote-debugging-pipe'), 'the window is driven over a private pipe, not a port');
   const login = await rawRequest(Number(dashUrl.port), { path: app.pathname + app.search });
   assert.equal(login.status, 303);
   await host.waitForSignal((m) => m.member === 'LayoutUpdated', since, 10_000);
   const shown = await host.menu(item);
-  const hide = findEntry(shown.root, 'Hide window');
-  assert.ok(hide, 'the menu offers Hide window while the window is open');
+  const hide = findEntry(shown.root, 'Close window');
+  assert.ok(hide, 'the menu offers Close window while the window is open');
   // Hide closes the window; the client keeps running in the tray.
   since = host.signals.length;
   await host.click(item, hide.id);
   await host.waitForSignal((m) => m.member === 'LayoutUpdated', since, 10_000);
-  assert.ok(findEntry((await host.menu(item)).root, 'Show window'));
+  const after2 = (await host.menu(item)).root;
+  assert.ok(findEntry(after2, 'Show window'));
+  assert.equal(findEntry(after2, 'Close window'), undefined);
   assert.equal(
     (
       await rawRequest(Number(dashUrl.port), {

@@ -91,7 +91,14 @@ test('the menu lists the window item, one checkable item per tunnel, and Quit', 
   const { host, item } = await rig(t);
   const { root } = await host.menu(item);
   const labels = root.children.filter((c) => c.props.get('type')?.value !== 'separator').map((c) => c.label);
-  assert.deepEqual(labels, ['Connected to vps.example.net:9000', 'Show window', 'web', 'db', 'Quit']);
+  assert.deepEqual(labels, [
+    'Connected to vps.example.net:9000',
+    'Show window',
+    'web',
+    'db',
+    'Pause all tunnels',
+    'Quit',
+  ]);
   assert.equal(findEntry(root, 'web')!.props.get('toggle-state')?.value, 1);
   assert.equal(findEntry(root, 'db')!.props.get('toggle-state')?.value, 0);
 });
@@ -149,7 +156,7 @@ test('state changes are announced: NewStatus, NewIcon and LayoutUpdated', { time
   );
   const { root, revision } = await host.menu(item);
   assert.equal(revision, layout.body[0]);
-  assert.ok(findEntry(root, 'Hide window'));
+  assert.ok(findEntry(root, 'Close window'));
   assert.equal(findEntry(root, 'db'), undefined);
   const props = await host.properties(item);
   const pixmaps = props.get('IconPixmap')!.value as [number, number, Buffer][];
