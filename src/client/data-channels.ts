@@ -142,7 +142,10 @@ export class DataChannelPool {
       shut(conn);
     }
     this.#idle.clear();
-    if (opts.dropConnections) for (const conn of [...this.#busy]) shut(conn);
+    if (opts.dropConnections) {
+      for (const conn of [...this.#busy]) shut(conn);
+      this.#busy.clear();
+    }
     this.#checkDrained();
     await Promise.all(closing);
   }

@@ -172,6 +172,8 @@ export class ChannelBroker {
     }
     this.#proving.set(conn, { foreign });
     if (foreign) this.#provingForeign += 1;
+    // A channel we asked for has arrived (it now counts as proving, not as asked for).
+    else if (this.#requested > 0) this.#requested -= 1;
     const settle = () => {
       if (this.#proving.delete(conn) && foreign) this.#provingForeign -= 1;
     };
@@ -183,7 +185,6 @@ export class ChannelBroker {
           conn.close();
           return;
         }
-        if (this.#requested > 0) this.#requested -= 1;
         this.#place(conn);
       },
       (err: Error) => {

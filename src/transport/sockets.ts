@@ -28,8 +28,10 @@ export function dialTcp(host: string, port: number, timeoutMs: number): Promise<
 /** Closes a socket abortively (an RST), so its peer learns at once that it will not be served. */
 export function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
-  // A socket still connecting has nothing to reset.
-  if (socket.readyState === 'opening') socket.destroy();
+  // A socket still connecting has nothing to reset. While a shutdown (our FIN) is still in flight,
+  // libuv refuses the reset (EINVAL), and Node then leaves the handle open for good: an fd leak,
+  // and a process that spins at exit. Such a socket is destroyed instead (it has sent its FIN).
+  if (socket.readyState === 'opening' || (socket.writableEnded && !socket.writableFinished)) socket.destroy();
   else socket.resetAndDestroy();
 }
 
