@@ -91,7 +91,7 @@ describe('DataChannelPool', { timeout: 30_000 }, () => {
     const srv = await fakeServer(t);
     const { p, incoming } = pool(t, srv, 1);
     p.fill();
-    await until(() => p.stats().idle === 1, 5000, 'idle');
+    await until(() => p.stats().idle === 1 && srv.proven.length === 1, 5000, 'idle at both ends');
     srv.proven[0]!.send(assignment(7));
     await until(() => incoming.length === 1, 2000, 'assigned');
     assert.equal(incoming[0]!.msg.connId, 7);
@@ -106,7 +106,7 @@ describe('DataChannelPool', { timeout: 30_000 }, () => {
     const srv = await fakeServer(t);
     const { p, incoming } = pool(t, srv, 1);
     p.fill();
-    await until(() => p.stats().idle === 1, 5000, 'idle');
+    await until(() => p.stats().idle === 1 && srv.proven.length === 1, 5000, 'idle at both ends');
     const first = srv.proven[0]!;
     first.end();
     await until(() => srv.proven.length === 2, 5000, 'replaced');
@@ -121,7 +121,7 @@ describe('DataChannelPool', { timeout: 30_000 }, () => {
     const srv = await fakeServer(t);
     const { p, incoming } = pool(t, srv, 2, 40);
     p.fill();
-    await until(() => p.stats().idle === 2, 5000, 'idle');
+    await until(() => p.stats().idle === 2 && srv.proven.length === 2, 5000, 'idle at both ends');
     const beats: number[] = [];
     srv.proven[0]!.onMessage((m) => {
       if (m.type === 'Heartbeat') beats.push(Date.now());
