@@ -3,6 +3,7 @@ import { ClientFailedError, startClientFromConfig } from '../client/index.js';
 import { ConfigError } from '../config/config-error.js';
 import { escapeControls } from '../util/escape.js';
 import { makeLogging } from './logging.js';
+import { checkLz4 } from './lz4-check.js';
 import { parseCommand } from './parse-command.js';
 
 const CLIENT_HELP = `Usage: mtt client --config FILE [--exit-on-failure]
@@ -28,6 +29,7 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
   }
   const logging = makeLogging(values);
   const { log } = logging;
+  checkLz4(log);
   if (values.config === undefined) {
     throw new ConfigError('--config FILE is required (mtt client --help shows the format)', '--config');
   }

@@ -9,6 +9,7 @@ import { startClient } from '../client/index.js';
 import { fingerprint, formatPublicKeyLine, generateIdentity, parseAllowList } from '../identity/index.js';
 import { startServer } from '../server/index.js';
 import { makeLogging } from './logging.js';
+import { checkLz4 } from './lz4-check.js';
 import { parseCommand } from './parse-command.js';
 
 const DEMO_HELP = `Usage: mtt demo [--public-port PORT]
@@ -47,6 +48,7 @@ export async function runDemo(argv: string[], signal: AbortSignal): Promise<numb
   // A quiet demo: only warnings, unless --log-level asks for more.
   const logging = makeLogging(values, 'warn');
   const { log } = logging;
+  checkLz4(log);
   let hits = 0;
   const service = createHttpServer((req, res) => {
     hits += 1;

@@ -1,6 +1,7 @@
 /** `mtt gui`: the client with its dashboard, window and tray (src/gui). */
 import { ConfigError } from '../config/config-error.js';
 import { makeLogging } from './logging.js';
+import { checkLz4 } from './lz4-check.js';
 import { parseCommand } from './parse-command.js';
 
 const GUI_HELP = `Usage: mtt gui [--config FILE] [--no-window] [--dashboard-port N] [--dashboard-host HOST:PORT]
@@ -53,6 +54,7 @@ export async function runGui(argv: string[], signal: AbortSignal): Promise<numbe
     }
   }
   const { log } = makeLogging(values);
+  checkLz4(log);
   const { guiCommand } = await import('../gui/command.js');
   const code = await guiCommand({
     log,

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../config/config-error.js';
 import { IdentityError } from '../identity/identity-error.js';
+import { Lz4UnavailableError } from '../protocol/compression.js';
 import { isProtocolError } from '../protocol/errors.js';
 import { escapeControls } from '../util/escape.js';
 import { createLogger } from '../util/logger.js';
@@ -49,6 +50,7 @@ export function describeError(err: unknown): ErrorReport {
     err instanceof UsageError ||
     err instanceof ConfigError ||
     err instanceof IdentityError ||
+    err instanceof Lz4UnavailableError ||
     isProtocolError(err) ||
     e?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
     e?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||

@@ -15,6 +15,7 @@ import {
 } from '../identity/index.js';
 import { startServer } from '../server/index.js';
 import { makeLogging, seconds } from './logging.js';
+import { checkLz4 } from './lz4-check.js';
 import { parseCommand } from './parse-command.js';
 
 const SERVER_HELP = `Usage: mtt server [options]
@@ -51,6 +52,7 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
   }
   const logging = makeLogging(values);
   const { log } = logging;
+  checkLz4(log);
   const port = Number(values.port ?? 9000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`--port must be a port number from 0 to 65535, not "${values.port}"`, '--port');
