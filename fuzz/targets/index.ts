@@ -2,6 +2,7 @@
 import type { Target } from '../lib/target.js';
 import { allowList } from './allow-list.js';
 import { clientConfig } from './config.js';
+import { configValues } from './config-values.js';
 import { framesCleartext, framesKeyed } from './frames.js';
 import { handshakeStreams } from './handshake-streams.js';
 import { handshakeControl, handshakeData } from './handshakes.js';
@@ -18,6 +19,7 @@ export const TARGETS: readonly Target<never>[] = [
   handshakeStreams,
   allowList,
   clientConfig,
+  configValues,
 ] as unknown as Target<never>[];
 
 /** The target of that name; throws listing the names otherwise. */

@@ -6,7 +6,8 @@ import { ConfigError } from './config-error.js';
 
 /** Splits "host:port" (IPv6 in brackets). */
 export function splitHostPort(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  // A host holds no bracket of its own, in brackets or not: "[a]b]:1" and "[a[b]:1" are no host:port.
+  const m = /^(?:\[([^[\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s);
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port < 1 || port > 65535) throw new ConfigError(`"${s}" is not "host:port"`, 'server');
   return { host: (m[1] ?? m[2])!, port };
