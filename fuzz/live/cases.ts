@@ -62,7 +62,7 @@ const WAIT_MS = 250;
 const ANSWER_MS = 5000;
 const KEEP_SENT = 4096;
 
-function frame(plain: Buffer, rng?: Rng): Buffer {
+export function frame(plain: Buffer, rng?: Rng): Buffer {
   const h = Buffer.alloc(4);
   let len = plain.length;
   if (rng?.chance(0.1)) len = rng.pick([0, 1, 5, len - 1, len + 1, 1024, 1025, 0xffffffff]);
@@ -70,17 +70,17 @@ function frame(plain: Buffer, rng?: Rng): Buffer {
   return Buffer.concat([h, plain]);
 }
 
-function sample<T extends Message['type']>(type: T): Extract<Message, { type: T }> {
+export function sample<T extends Message['type']>(type: T): Extract<Message, { type: T }> {
   return seeds().all.find((m) => m.type === type) as Extract<Message, { type: T }>;
 }
 
-function mutated(msg: Message, rng: Rng): Buffer {
+export function mutated(msg: Message, rng: Rng): Buffer {
   let out = joinFields(mutateFields(fieldsOf(msg), rng, seeds().donors, 2));
   if (rng.chance(0.2)) out = havoc(out, rng, 2);
   return out;
 }
 
-class Conn {
+export class Conn {
   readonly sock: Socket;
   readonly sent: Buffer[] = [];
   readonly t0 = Date.now();
@@ -94,8 +94,8 @@ class Conn {
   #wake: (() => void) | undefined;
   readonly ready: Promise<boolean>;
 
-  constructor(ctx: LiveContext, source: string) {
-    this.sock = connect({ host: '127.0.0.1', port: ctx.port, localAddress: source });
+  constructor(port: number, source: string) {
+    this.sock = connect({ host: '127.0.0.1', port, localAddress: source });
     this.ready = new Promise((resolve) => {
       this.sock.once('connect', () => {
         this.connectedOk = true;
@@ -320,7 +320,7 @@ export async function runLiveCase(seed: number, index: number, ctx: LiveContext)
     } else kind = 'partial';
   }
   const source = await pickSource(ctx);
-  const c = new Conn(ctx, source);
+  const c = new Conn(ctx.port, source);
   c.sock.once('close', () => ctx.inflight.set(source, (ctx.inflight.get(source) ?? 1) - 1));
   const result = (end: CaseResult['end'], heldAfterFin = false): CaseResult => {
     if (stalled) ctx.stallsLeft++;

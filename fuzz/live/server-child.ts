@@ -13,8 +13,10 @@ import { createLogger } from '../../src/util/logger.js';
 /** What the campaign passes (argv[2], JSON). */
 export interface ChildConfig {
   dir: string;
-  /** The legitimate client's public key line. */
+  /** The allow-list's lines. */
   allowed: string;
+  /** Ports clients may open (default 1024-65535). */
+  allowPorts?: { low: number; high: number };
   format: 'json' | 'pretty';
 }
 
@@ -43,7 +45,7 @@ const server = await startServer({
   identity: generateIdentity('fuzz-server'),
   allowedKeysPath,
   publicHost: '127.0.0.1',
-  allowPorts: [{ low: 1024, high: 65535 }],
+  allowPorts: [cfg.allowPorts ?? { low: 1024, high: 65535 }],
   log: createLogger({
     level: 'debug',
     format: cfg.format,
