@@ -68,4 +68,8 @@ test('a short fuzzing run finds nothing', { timeout: (SECONDS + 90) * 1000 }, as
   assert.ok(live.serverAlive && live.finalProbeOk, 'the legitimate client did not get through at the end');
   assert.equal(live.probes.failed, 0);
   assert.equal(live.clientDisconnects, 0);
+  assert.ok(
+    live.session.cases > 0 && live.session.serverAlive && live.session.finalLoginOk,
+    'the session servers did not serve to the end',
+  );
 });
