@@ -15,13 +15,16 @@
  *   in a row are the `node-relay` reference path, what two Node processes cost before any tunnel work.
  * - `hold --port P --targets 1000,10000 --concurrency C`: opens connections through the tunnel, each
  *   proven by a 1-byte echo, prints `{"reached":N}` at each target and waits for "next" on stdin.
+ * - `ttfb --port P --count N`: N sequential new HTTP/1.1 connections (`Connection: close`), each
+ *   timed from the start of connect() to the first byte of the answer; prints the samples in ms.
+ *
+ * Every mode takes `--host H`: where a server listens or where a client connects (default 127.0.0.1).
  */
 import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { jsonLogCorpus } from './corpus.js';
 
-const HOST = '127.0.0.1';
 const CHUNK = 256 * 1024;
 
 function parseArgs(argv: string[]): Map<string, string> {
@@ -32,6 +35,11 @@ function parseArgs(argv: string[]): Map<string, string> {
   }
   return out;
 }
+
+const [mode, ...rest] = process.argv.slice(2);
+const args = parseArgs(rest);
+/** Where servers listen and clients connect (`--host`, default loopback). */
+const HOST = args.get('host') || '127.0.0.1';
 
 function emit(obj: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -292,8 +300,54 @@ function hold(args: Map<string, string>): void {
   })();
 }
 
-const [mode, ...rest] = process.argv.slice(2);
-const args = parseArgs(rest);
+/** One new connection: ms from connect() to the first byte of the answer, and to its end. */
+function oneRequest(port: number, timeoutMs: number): Promise<{ firstByteMs: number; connectMs: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let connectMs = 0;
+    let firstByteMs = 0;
+    const sock = net.connect({ port, host: HOST, noDelay: true });
+    const timer = setTimeout(() => sock.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('connect', () => {
+      connectMs = performance.now() - t0;
+      sock.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+    });
+    let head = '';
+    sock.on('data', (d: Buffer) => {
+      if (firstByteMs === 0) firstByteMs = performance.now() - t0;
+      if (head.length < 12) head += d.toString('latin1');
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    sock.on('end', () => {
+      clearTimeout(timer);
+      if (!head.startsWith('HTTP/1.1 200')) reject(new Error(`unexpected answer: ${JSON.stringify(head)}`));
+      else resolve({ firstByteMs, connectMs });
+    });
+  });
+}
+
+function ttfb(args: Map<string, string>): void {
+  const port = num(args, 'port', 0);
+  const count = num(args, 'count', 50);
+  (async () => {
+    const firstByte: number[] = [];
+    const connect: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const r = await oneRequest(port, num(args, 'timeout-ms', 10_000));
+      firstByte.push(r.firstByteMs);
+      connect.push(r.connectMs);
+    }
+    emit({ result: { firstByteMs: firstByte, connectMs: connect } });
+    process.exit(0);
+  })().catch((err: unknown) => {
+    emit({ error: err instanceof Error ? err.message : String(err) });
+    process.exit(1);
+  });
+}
+
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('close', () => process.exit(0));
 if (mode !== 'hold') process.stdin.resume();
@@ -315,6 +369,9 @@ switch (mode) {
     break;
   case 'relay':
     relayServer(args);
+    break;
+  case 'ttfb':
+    ttfb(args);
     break;
   default:
     process.stderr.write(`unknown helper mode: ${mode}\n`);

@@ -1,8 +1,8 @@
-/** Loopback helpers: free ports and readiness probes that prove bytes travel end to end. */
+/** Ports and readiness probes that prove bytes travel end to end (on loopback or inside a namespace). */
 import net from 'node:net';
 import { errorMessage, sleep, TimeoutError } from './procs.js';
 
-/** The only address the bench ever connects to or listens on. */
+/** The loopback address: every process of the loopback profile listens and connects here. */
 export const LOOPBACK = '127.0.0.1';
 
 /**
@@ -30,34 +30,70 @@ export async function freePort(range: [number, number] = BENCH_PORTS): Promise<n
   throw new Error(`no free port found in ${lo}-${hi}`);
 }
 
-/** One attempt to check that a service answers through `port`; rejects when it does not. */
-export type Probe = (port: number, timeoutMs: number) => Promise<void>;
+/** Opens a TCP connection to host:port; resolves once connected. */
+export type Dialer = (host: string, port: number) => Promise<net.Socket>;
+
+/** A dialer for this process's own network (the host's loopback). */
+export const hostDial: Dialer = (host, port) =>
+  new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port });
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.off('error', reject);
+      resolve(sock);
+    });
+  });
+
+/** Where a probe connects, and how (from inside a network namespace, the dialer goes through it). */
+export interface Target {
+  host: string;
+  port: number;
+  dial: Dialer;
+}
+
+/** A loopback target on this host. */
+export function loopbackTarget(port: number): Target {
+  return { host: LOOPBACK, port, dial: hostDial };
+}
+
+/** One attempt to check that a service answers through a target; rejects when it does not. */
+export type Probe = (target: Target, timeoutMs: number) => Promise<void>;
 
 /** A probe that writes `send` and waits until what came back passes `ok`. */
 export function exchangeProbe(send: Buffer, ok: (got: Buffer) => boolean): Probe {
-  return (port, timeoutMs) =>
+  return (target, timeoutMs) =>
     new Promise<void>((resolve, reject) => {
-      const sock = net.connect({ port, host: LOOPBACK });
+      let sock: net.Socket | undefined;
       let got = Buffer.alloc(0);
       let settled = false;
       const finish = (err?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        sock.destroy();
+        sock?.destroy();
         if (err) reject(err);
         else resolve();
       };
       const timer = setTimeout(() => finish(new TimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      sock.setNoDelay(true);
-      sock.on('connect', () => sock.write(send));
-      sock.on('data', (d: Buffer) => {
-        got = Buffer.concat([got, d]);
-        if (ok(got)) finish();
-      });
-      sock.on('error', (err) => finish(err));
-      sock.on('close', () =>
-        finish(new Error(`closed after ${got.length} bytes without the expected answer`)),
+      target.dial(target.host, target.port).then(
+        (s) => {
+          if (settled) {
+            s.destroy();
+            return;
+          }
+          sock = s;
+          s.setNoDelay(true);
+          s.on('data', (d: Buffer) => {
+            got = Buffer.concat([got, d]);
+            if (ok(got)) finish();
+          });
+          s.on('error', (err) => finish(err));
+          s.on('close', () =>
+            finish(new Error(`closed after ${got.length} bytes without the expected answer`)),
+          );
+          s.write(send);
+        },
+        (err: Error) => finish(err),
       );
     });
 }
@@ -65,7 +101,7 @@ export function exchangeProbe(send: Buffer, ok: (got: Buffer) => boolean): Probe
 /** For the echo helper: what is sent comes back. */
 export const echoProbe: Probe = exchangeProbe(Buffer.from('mtt-bench-probe\n'), (got) => got.length >= 16);
 
-/** For the HTTP helper: a 200 answer to a GET. */
+/** For an HTTP server (the helper or nginx): a 200 answer to a GET. */
 export const httpProbe: Probe = exchangeProbe(
   Buffer.from(`GET /probe HTTP/1.1\r\nHost: ${LOOPBACK}\r\nConnection: close\r\n\r\n`),
   (got) => got.toString('latin1').startsWith('HTTP/1.1 200'),
@@ -80,6 +116,11 @@ export const streamProbe: Probe = exchangeProbe(Buffer.from('P'), (got) => got[0
  */
 export const iperfProbe: Probe = exchangeProbe(Buffer.alloc(37, 0x6d), (got) => got.length >= 1);
 
+/** For sshd: its banner. */
+export const sshBannerProbe: Probe = exchangeProbe(Buffer.alloc(0), (got) =>
+  got.toString('latin1').startsWith('SSH-'),
+);
+
 /** Options for {@link waitReady}. */
 export interface WaitReadyOptions {
   timeoutMs: number;
@@ -89,8 +130,8 @@ export interface WaitReadyOptions {
   failFast?: () => string | undefined;
 }
 
-/** Probes `port` until one probe succeeds; bounded by `timeoutMs`. */
-export async function waitReady(port: number, probe: Probe, opts: WaitReadyOptions): Promise<void> {
+/** Probes `target` until one probe succeeds; bounded by `timeoutMs`. */
+export async function waitReady(target: Target, probe: Probe, opts: WaitReadyOptions): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   let last = 'never tried';
   for (;;) {
@@ -99,7 +140,7 @@ export async function waitReady(port: number, probe: Probe, opts: WaitReadyOptio
     const left = deadline - Date.now();
     if (left <= 0) break;
     try {
-      await probe(port, Math.min(2000, Math.max(left, 50)));
+      await probe(target, Math.min(2000, Math.max(left, 50)));
       return;
     } catch (err) {
       last = errorMessage(err);

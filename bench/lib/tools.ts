@@ -5,7 +5,7 @@ import path from 'node:path';
 import { sleep } from './procs.js';
 
 /** A program the bench needs for some path or workload. */
-export type Tool = 'sshd' | 'ssh' | 'ssh-keygen' | 'iperf3' | 'wrk';
+export type Tool = 'sshd' | 'ssh' | 'ssh-keygen' | 'iperf3' | 'wrk' | 'nginx' | 'ss';
 
 /** The Debian package that brings each tool. */
 export const TOOL_PACKAGES: Record<Tool, string> = {
@@ -14,6 +14,8 @@ export const TOOL_PACKAGES: Record<Tool, string> = {
   'ssh-keygen': 'openssh-client',
   iperf3: 'iperf3',
   wrk: 'wrk',
+  nginx: 'nginx',
+  ss: 'iproute2',
 };
 
 /** Where each found tool is. */

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { keyFolder } from '../lib/keys.js';
 import { freePort, LOOPBACK, waitReady } from '../lib/net.js';
 import { descendants, isAlive } from '../lib/procs.js';
+import { targetOn } from '../lib/topology.js';
 import { type BenchPath, PathUnavailable } from './types.js';
 
 /** The ports the bench lets the client open (the server's --allow-ports). */
@@ -35,13 +36,16 @@ const mttKeys = keyFolder('mtt', async (dir, scope) => {
   writeFileSync(`${dir}/allowed_keys`, `${clientPub}\n`, { mode: 0o600 });
 });
 
-/** MiniTCPTunnel's server and client as two processes. */
+/**
+ * MiniTCPTunnel's server (visitor side, control port on the topology's server address, public port
+ * on 127.0.0.1) and client (service side, dialling the service on 127.0.0.1) as two processes.
+ */
 export const mttPath: BenchPath = {
   name: 'mtt',
   label: 'mtt',
   needs: [],
   async start(localPort, opts) {
-    const { scope } = opts;
+    const { scope, topo } = opts;
     if (!existsSync(MTT_CLI)) {
       throw new PathUnavailable(
         `the mtt CLI is not built: ${path.relative(process.cwd(), MTT_CLI) || MTT_CLI} is missing (npm run build)`,
@@ -58,7 +62,7 @@ export const mttPath: BenchPath = {
     const serverPort = await freePort();
     const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
     const config = {
-      server: `${LOOPBACK}:${serverPort}`,
+      server: `${topo.serverAddr}:${serverPort}`,
       serverKey: hostPub,
       identity: `${keys}/client_key`,
       tunnels: [{ name: 'bench', remotePort, localHost: LOOPBACK, localPort }],
@@ -75,7 +79,7 @@ export const mttPath: BenchPath = {
         '--port',
         String(serverPort),
         '--host',
-        LOOPBACK,
+        topo.serverAddr,
         '--host-key',
         `${keys}/host_key`,
         '--allowed-keys',
@@ -85,13 +89,14 @@ export const mttPath: BenchPath = {
         '--public-host',
         LOOPBACK,
       ],
-      { nofile: opts.nofile, env },
+      { nofile: opts.nofile, env, netns: topo.netns.visitor },
     );
     const client = scope.spawn('mtt-client', node, [MTT_CLI, 'client', '--config', `${dir}/client.json`], {
       nofile: opts.nofile,
       env,
+      netns: topo.netns.service,
     });
-    await waitReady(remotePort, opts.ready, {
+    await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
       timeoutMs: left(),
       what: 'mtt tunnel',
       failFast: () => {
@@ -107,6 +112,7 @@ export const mttPath: BenchPath = {
         .flatMap((p) => [p.pid, ...descendants(p.pid)])
         .filter(isAlive);
     return {
+      publicHost: LOOPBACK,
       publicPort: remotePort,
       pids,
       async stop() {

@@ -4,9 +4,9 @@
  * before any tunnel work, next to mtt (two Node processes plus all of that) and ssh -R (two C ones).
  */
 import { fileURLToPath } from 'node:url';
-import { freePort, waitReady } from '../lib/net.js';
+import { freePort, LOOPBACK, loopbackTarget, waitReady } from '../lib/net.js';
 import { isAlive } from '../lib/procs.js';
-import type { BenchPath } from './types.js';
+import { type BenchPath, PathUnavailable } from './types.js';
 
 const HELPER = fileURLToPath(new URL('../helper.js', import.meta.url));
 
@@ -25,12 +25,15 @@ export const nodeRelayPath: BenchPath = {
       });
     const far = spawnRelay('relay-2', second, localPort);
     const near = spawnRelay('relay-1', first, second);
-    await waitReady(first, opts.ready, {
+    if (opts.topo.name !== 'loopback')
+      throw new PathUnavailable('the plain Node relay runs on loopback only');
+    await waitReady(loopbackTarget(first), opts.ready, {
       timeoutMs: opts.timeoutMs,
       what: 'node relay',
       failFast: () => (near.exit ? near.describeExit() : far.exit ? far.describeExit() : undefined),
     });
     return {
+      publicHost: LOOPBACK,
       publicPort: first,
       pids: () =>
         [near, far]

@@ -4,13 +4,13 @@
  * or ~/.ssh is read or changed (`-F /dev/null`, own known_hosts, no agent).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { keyFolder } from '../lib/keys.js';
-import { freePort, LOOPBACK, waitReady } from '../lib/net.js';
-import { descendants, errorMessage, isAlive, readComm, sleep } from '../lib/procs.js';
+import { freePort, LOOPBACK, sshBannerProbe, waitReady } from '../lib/net.js';
+import { descendants, isAlive, readComm, sleep } from '../lib/procs.js';
 import { isRoot, which } from '../lib/tools.js';
+import { targetOn } from '../lib/topology.js';
 import { type BenchPath, PathUnavailable } from './types.js';
 
 /** The cipher both sides are pinned to. */
@@ -33,10 +33,10 @@ function sshKeys(keygen: string): Promise<string> {
   return keyMaker();
 }
 
-function sshdConfig(dir: string, keys: string, port: number, user: string): string {
+function sshdConfig(dir: string, keys: string, host: string, port: number, user: string): string {
   return [
     `Port ${port}`,
-    `ListenAddress ${LOOPBACK}`,
+    `ListenAddress ${host}`,
     `HostKey ${keys}/host_ed25519`,
     `AuthorizedKeysFile ${keys}/authorized_keys`,
     `PidFile ${dir}/sshd.pid`,
@@ -61,7 +61,10 @@ function sshdConfig(dir: string, keys: string, port: number, user: string): stri
   ].join('\n');
 }
 
-/** `ssh -R` with chacha20-poly1305, with or without Compression. */
+/**
+ * `ssh -R` with chacha20-poly1305, with or without Compression: sshd on the visitor side (listening
+ * on the topology's server address; the forwarded port on 127.0.0.1), `ssh -N -R` on the service side.
+ */
 export function sshPath(compression: boolean): BenchPath {
   const name = compression ? 'ssh-comp' : 'ssh';
   return {
@@ -69,7 +72,7 @@ export function sshPath(compression: boolean): BenchPath {
     label: compression ? 'ssh -R, Compression=yes' : 'ssh -R, Compression=no',
     needs: ['sshd', 'ssh', 'ssh-keygen'],
     async start(localPort, opts) {
-      const { scope } = opts;
+      const { scope, topo } = opts;
       const sshd = which('sshd');
       const ssh = which('ssh');
       const keygen = which('ssh-keygen');
@@ -85,10 +88,11 @@ export function sshPath(compression: boolean): BenchPath {
       scope.deferRemove(dir);
       const user = os.userInfo().username;
       const sshdPort = await freePort();
-      writeFileSync(`${dir}/sshd_config`, sshdConfig(dir, keys, sshdPort, user));
+      writeFileSync(`${dir}/sshd_config`, sshdConfig(dir, keys, topo.serverAddr, sshdPort, user));
 
       const daemon = scope.spawn(`${name}-sshd`, sshd, ['-D', '-e', '-f', `${dir}/sshd_config`], {
         nofile: opts.nofile,
+        netns: topo.netns.visitor,
       });
       // sshd's per-connection processes start their own sessions, so killing its group misses them:
       // remember them and kill them by pid.
@@ -111,7 +115,7 @@ export function sshPath(compression: boolean): BenchPath {
       scope.defer(killSeen, killSeen);
 
       // The daemon is ready when its port answers with the SSH banner.
-      await waitReady(sshdPort, (port, ms) => bannerProbe(port, ms), {
+      await waitReady(targetOn(topo, 'visitor', topo.serverAddr, sshdPort), sshBannerProbe, {
         timeoutMs: Math.min(10_000, left()),
         what: 'sshd',
         failFast: () => (daemon.exit ? daemon.describeExit() : undefined),
@@ -151,11 +155,11 @@ export function sshPath(compression: boolean): BenchPath {
           SSH_CIPHER,
           '-p',
           String(sshdPort),
-          `${user}@${LOOPBACK}`,
+          `${user}@${topo.serverAddr}`,
         ],
-        { nofile: opts.nofile, env: { ...process.env, SSH_AUTH_SOCK: '' } },
+        { nofile: opts.nofile, env: { ...process.env, SSH_AUTH_SOCK: '' }, netns: topo.netns.service },
       );
-      await waitReady(remotePort, opts.ready, {
+      await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
         timeoutMs: left(),
         what: `${name} tunnel`,
         failFast: () => {
@@ -167,6 +171,7 @@ export function sshPath(compression: boolean): BenchPath {
       connectionPids();
 
       return {
+        publicHost: LOOPBACK,
         publicPort: remotePort,
         pids: () => [...connectionPids(), ...(client.exit ? [] : [client.pid])],
         async stop() {
@@ -181,22 +186,4 @@ export function sshPath(compression: boolean): BenchPath {
       };
     },
   };
-}
-
-function bannerProbe(port: number, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const sock = net.connect({ port, host: LOOPBACK });
-    const timer = setTimeout(() => done(new Error('no SSH banner')), timeoutMs);
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve();
-    };
-    sock.on('data', (d: Buffer) =>
-      d.toString('latin1').startsWith('SSH-') ? done() : done(new Error('not SSH')),
-    );
-    sock.on('error', (err) => done(new Error(errorMessage(err))));
-    sock.on('close', () => done(new Error('closed')));
-  });
 }

@@ -2,10 +2,13 @@
 import type { Probe } from '../lib/net.js';
 import type { Scope } from '../lib/procs.js';
 import type { Tool } from '../lib/tools.js';
+import type { Topology } from '../lib/topology.js';
 
-/** A started path: connect to `publicPort` and the bytes reach the local service. */
+/** A started path: connect to publicHost:publicPort from the visitor side and reach the service. */
 export interface RunningPath {
-  /** The port an external client connects to (on 127.0.0.1). */
+  /** The address an external client connects to, on the visitor side. */
+  publicHost: string;
+  /** The port an external client connects to. */
   publicPort: number;
   /** The tunnel's own processes (server and client side) right now; empty for direct. */
   pids(): number[];
@@ -17,6 +20,8 @@ export interface RunningPath {
 export interface StartOptions {
   /** Owns every process the path starts, so they end even when stop() is never reached. */
   scope: Scope;
+  /** Where the tunnel's server (visitor side) and client (service side) run. */
+  topo: Topology;
   /** One attempt to pass bytes end to end through a port; start() resolves once it succeeds. */
   ready: Probe;
   /** Bound on the whole start, readiness included. */
@@ -33,7 +38,7 @@ export interface BenchPath {
   label: string;
   /** Programs this path needs. */
   needs: Tool[];
-  /** Opens the path to `localPort`; resolves when a connection carries bytes end to end. */
+  /** Opens the path to the service's `localPort`; resolves when a connection carries bytes end to end. */
   start(localPort: number, opts: StartOptions): Promise<RunningPath>;
 }
 

@@ -1,5 +1,5 @@
 /** Workload 1: one bulk stream of incompressible bytes (iperf3's random payload), both directions. */
-import { freePort, iperfProbe, LOOPBACK } from '../lib/net.js';
+import { freePort, iperfProbe } from '../lib/net.js';
 import { cpuDelta, cpuSnapshot, errorMessage, sleep } from '../lib/procs.js';
 import { type FigureDef, outcome, type Workload, type WorkloadCtx } from './types.js';
 
@@ -29,40 +29,80 @@ interface IperfSum {
   bytes: number;
 }
 
-async function iperfClient(ctx: WorkloadCtx, port: number, reverse: boolean): Promise<IperfSum> {
+/** What the bench reads from iperf3 -J (the client's report). */
+export interface IperfJson {
+  error?: string;
+  end?: {
+    sum_received?: { bits_per_second?: number; bytes?: number };
+    sum_sent?: { retransmits?: number };
+    streams?: Array<{ receiver?: { bits_per_second?: number; bytes?: number } }>;
+    sender_tcp_congestion?: string;
+    receiver_tcp_congestion?: string;
+  };
+}
+
+/**
+ * Runs an iperf3 client on the visitor side against host:port for `seconds` (plus `extra` options)
+ * and returns its JSON report; retries while the server is still busy with the previous test.
+ */
+export async function runIperf(
+  ctx: WorkloadCtx,
+  host: string,
+  port: number,
+  seconds: number,
+  extra: string[],
+): Promise<IperfJson & { end: NonNullable<IperfJson['end']> }> {
   const iperf = ctx.tools.iperf3 as string;
-  const args = [
-    '-c',
-    LOOPBACK,
-    '-p',
-    String(port),
-    '-t',
-    String(ctx.opts.seconds),
-    '-J',
-    '--connect-timeout',
-    '5000',
-  ];
-  if (reverse) args.push('-R');
+  const args = ['-c', host, '-p', String(port), '-t', String(seconds), '-J', '--connect-timeout', '5000'];
+  args.push(...extra);
+  const omit = Number(extra[extra.indexOf('-O') + 1] ?? 0) || 0;
   let last = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await ctx.scope.run(`iperf3-client${reverse ? '-R' : ''}`, iperf, args, {
-      timeoutMs: ctx.opts.seconds * 1000 + 30_000,
+    const r = await ctx.runAt('visitor', `iperf3-client${extra.includes('-R') ? '-R' : ''}`, iperf, args, {
+      timeoutMs: (seconds + omit) * 1000 + 30_000,
     });
-    let j: { error?: string; end?: { sum_received?: { bits_per_second?: number; bytes?: number } } };
+    let j: IperfJson;
     try {
-      j = JSON.parse(r.stdout);
+      j = JSON.parse(r.stdout) as IperfJson;
     } catch {
       throw new Error(`iperf3 printed no JSON (exit ${r.code}): ${r.stderr.trim().slice(-300)}`);
     }
     const sum = j.end?.sum_received;
-    if (!j.error && sum?.bits_per_second && sum.bytes)
-      return { bitsPerSecond: sum.bits_per_second, bytes: sum.bytes };
+    if (!j.error && j.end && sum?.bits_per_second && sum.bytes)
+      return j as IperfJson & { end: NonNullable<IperfJson['end']> };
     last = j.error ?? 'no sum_received in the JSON';
     // The server may still be tidying up the previous test.
     if (!/busy/i.test(last)) break;
     await sleep(500);
   }
-  throw new Error(`iperf3${reverse ? ' -R' : ''}: ${last}`);
+  throw new Error(`iperf3${extra.includes('-R') ? ' -R' : ''}: ${last}`);
+}
+
+async function iperfClient(
+  ctx: WorkloadCtx,
+  host: string,
+  port: number,
+  reverse: boolean,
+): Promise<IperfSum> {
+  const j = await runIperf(ctx, host, port, ctx.opts.seconds, reverse ? ['-R'] : []);
+  const sum = j.end.sum_received as { bits_per_second: number; bytes: number };
+  return { bitsPerSecond: sum.bits_per_second, bytes: sum.bytes };
+}
+
+/** Starts an iperf3 server on the service side and waits until it listens. */
+export async function startIperfServer(ctx: WorkloadCtx): Promise<number> {
+  const port = await freePort();
+  const server = ctx.spawnAt('service', 'iperf3-server', ctx.tools.iperf3 as string, [
+    '-s',
+    '-p',
+    String(port),
+    '-B',
+    ctx.topo.serviceBind,
+    // without it iperf3 buffers stdout in a pipe and the 'listening' line never arrives
+    '--forceflush',
+  ]);
+  await server.waitForLine((l) => l.includes('Server listening'), 10_000, 'iperf3 server');
+  return port;
 }
 
 /** iperf3 through the path: the iperf3 server is the local service. */
@@ -74,17 +114,7 @@ export const bulkWorkload: Workload = {
   budgetMs: (o) => 2 * (o.seconds * 1000 + 35_000) + 30_000,
   async run(ctx) {
     const out = outcome();
-    const port = await freePort();
-    const server = ctx.scope.spawn('iperf3-server', ctx.tools.iperf3 as string, [
-      '-s',
-      '-p',
-      String(port),
-      '-B',
-      LOOPBACK,
-      // without it iperf3 buffers stdout in a pipe and the 'listening' line never arrives
-      '--forceflush',
-    ]);
-    await server.waitForLine((l) => l.includes('Server listening'), 10_000, 'iperf3 server');
+    const port = await startIperfServer(ctx);
     const tunnel = await ctx.startPath(port, iperfProbe);
     try {
       const pids0 = tunnel.pids();
@@ -96,7 +126,7 @@ export const bulkWorkload: Workload = {
         ['bulk_out_gbps', true],
       ] as const) {
         try {
-          const r = await iperfClient(ctx, tunnel.publicPort, reverse);
+          const r = await iperfClient(ctx, tunnel.publicHost, tunnel.publicPort, reverse);
           out.values[id] = r.bitsPerSecond / 1e9;
           out.details[`${id}_bytes`] = r.bytes;
           bytes += r.bytes;

@@ -48,6 +48,8 @@ export const compressibleWorkload: Workload = {
     try {
       try {
         const client = ctx.spawnHelper('stream-client', [
+          '--host',
+          tunnel.publicHost,
           '--port',
           String(tunnel.publicPort),
           '--mode',
@@ -79,6 +81,8 @@ export const compressibleWorkload: Workload = {
       }
       try {
         const client = ctx.spawnHelper('stream-client', [
+          '--host',
+          tunnel.publicHost,
           '--port',
           String(tunnel.publicPort),
           '--mode',

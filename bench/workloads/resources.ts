@@ -57,6 +57,8 @@ export const resourcesWorkload: Workload = {
       const holder = ctx.spawnHelper(
         'hold',
         [
+          '--host',
+          tunnel.publicHost,
           '--port',
           String(tunnel.publicPort),
           '--targets',

@@ -1,6 +1,6 @@
 /** Workload 4: round-trip time of a 64-byte ping-pong on one established connection. */
 import net from 'node:net';
-import { echoProbe, LOOPBACK } from '../lib/net.js';
+import { echoProbe } from '../lib/net.js';
 import { withTimeout } from '../lib/procs.js';
 import { type FigureDef, outcome, type Workload } from './types.js';
 
@@ -19,8 +19,8 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /** Runs `rounds` timed round trips (after a warm-up) and returns them in microseconds. */
-async function pingPong(port: number, rounds: number): Promise<Float64Array> {
-  const sock = net.connect({ port, host: LOOPBACK });
+async function pingPong(host: string, port: number, rounds: number): Promise<Float64Array> {
+  const sock = net.connect({ port, host });
   try {
     await new Promise<void>((resolve, reject) => {
       sock.once('connect', resolve);
@@ -64,7 +64,7 @@ async function pingPong(port: number, rounds: number): Promise<Float64Array> {
   }
 }
 
-/** A node echo helper is the local service; the harness is the client. */
+/** A node echo helper is the local service; the harness is the client (so loopback only). */
 export const rttWorkload: Workload = {
   id: 'rtt',
   title: 'RTT 64-byte ping-pong',
@@ -77,7 +77,7 @@ export const rttWorkload: Workload = {
     const tunnel = await ctx.startPath(svc.port, echoProbe);
     try {
       const samples = await withTimeout(
-        pingPong(tunnel.publicPort, ctx.opts.rttRounds),
+        pingPong(tunnel.publicHost, tunnel.publicPort, ctx.opts.rttRounds),
         30_000 + ctx.opts.rttRounds * 2,
         'ping-pong',
       );

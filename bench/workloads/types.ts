@@ -1,8 +1,10 @@
 /** What a workload is and what it gets to run against one path. */
+import type { WanSetting } from '../../test/system/lib/wan.js';
 import type { Probe } from '../lib/net.js';
 import type { Options } from '../lib/options.js';
-import type { Proc, Scope } from '../lib/procs.js';
+import type { Proc, RunResult, Scope, SpawnOptions } from '../lib/procs.js';
 import type { Tool, ToolPaths } from '../lib/tools.js';
+import type { Side, Topology } from '../lib/topology.js';
 import type { BenchPath, RunningPath } from '../paths/types.js';
 
 /** One number in the table. */
@@ -31,13 +33,28 @@ export interface WorkloadCtx {
   opts: Options;
   scope: Scope;
   tools: ToolPaths;
+  /** Where the visitor and the service run. */
+  topo: Topology;
   /** One line of progress on stderr. */
   progress(msg: string): void;
-  /** Starts a bench helper (see helper.ts) and waits for its `ready` line; returns it and its port. */
+  /** Starts a process on one side (in its namespace, if any); it ends with the scope. */
+  spawnAt(side: Side, name: string, cmd: string, args: string[], opts?: SpawnOptions): Proc;
+  /** Runs a command on one side to completion. */
+  runAt(
+    side: Side,
+    name: string,
+    cmd: string,
+    args: string[],
+    opts: SpawnOptions & { timeoutMs: number },
+  ): Promise<RunResult>;
+  /**
+   * Starts a bench helper (see helper.ts) as the local service, listening on the topology's service
+   * address, and waits for its `ready` line; returns it and its port.
+   */
   startService(mode: string, args?: string[], nofile?: number): Promise<{ proc: Proc; port: number }>;
-  /** Starts a helper that is not a server (stdin kept so it exits with us). */
+  /** Starts a helper on the visitor side (stdin kept so it exits with us). */
   spawnHelper(mode: string, args: string[], nofile?: number): Proc;
-  /** Starts the path to `localPort` and waits until `probe` passes through it. */
+  /** Starts the path to the service's `localPort` and waits until `probe` passes through it. */
   startPath(localPort: number, probe: Probe, nofile?: number): Promise<RunningPath>;
 }
 
@@ -55,6 +72,8 @@ export interface Workload {
   notFor?(path: BenchPath): string | undefined;
   /** Upper bound on one run, after which it is abandoned and its processes killed. */
   budgetMs(opts: Options): number;
+  /** The emulated link it runs over (WAN profile), applied before each run. */
+  wan?: WanSetting;
   run(ctx: WorkloadCtx): Promise<WorkloadOutcome>;
 }
 

@@ -1,0 +1,60 @@
+/**
+ * nginx (Debian's package) as an HTTP target: a private instance in a temp folder with its own
+ * config, pid file and logs, one worker, answering every request with a 3-byte body (as the Node
+ * HTTP helper does). Nothing of the system's nginx setup is read or changed.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, httpProbe, waitReady } from './net.js';
+import type { Proc, Scope } from './procs.js';
+import { isRoot } from './tools.js';
+import { type Topology, targetOn } from './topology.js';
+
+function config(dir: string, host: string, port: number): string {
+  return `# mtt bench: a private nginx
+${isRoot() ? 'user www-data;\n' : ''}worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server {
+    listen ${host}:${port} backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "ok\\n";
+    }
+  }
+}
+`;
+}
+
+/** Starts nginx on the service side and waits until it answers; it ends with `scope`. */
+export async function startNginx(
+  scope: Scope,
+  nginx: string,
+  topo: Topology,
+): Promise<{ proc: Proc; port: number }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mtt-bench-nginx-'));
+  scope.deferRemove(dir);
+  const port = await freePort();
+  writeFileSync(`${dir}/nginx.conf`, config(dir, topo.serviceBind, port));
+  const proc = scope.spawn('nginx', nginx, ['-p', dir, '-c', `${dir}/nginx.conf`], {
+    netns: topo.netns.service,
+    nofile: 65536,
+  });
+  const host = topo.serviceBind === '0.0.0.0' ? '127.0.0.1' : topo.serviceBind;
+  await waitReady(targetOn(topo, 'service', host, port), httpProbe, {
+    timeoutMs: 15_000,
+    what: 'nginx',
+    failFast: () => (proc.exit ? proc.describeExit() : undefined),
+  });
+  return { proc, port };
+}
