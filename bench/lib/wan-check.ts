@@ -5,6 +5,7 @@
  * loss the emulator really applied is added from its counters.
  */
 import type { EmulatorStats, PingResult, WanSetting } from '../../test/system/lib/wan.js';
+import { iperfIdle } from '../workloads/bulk.js';
 import type { Options } from './options.js';
 import { readCpuSeconds, type Scope, withTimeout } from './procs.js';
 import { fmtNum } from './report.js';
@@ -92,6 +93,7 @@ export async function checkWan(
         }),
       );
       ss.catch(() => {});
+      await iperfIdle(server);
       const r = await scope.run(
         'check-iperf3',
         tools.iperf3 as string,

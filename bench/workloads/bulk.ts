@@ -1,6 +1,6 @@
 /** Workload 1: one bulk stream of incompressible bytes (iperf3's random payload), both directions. */
 import { freePort, iperfProbe } from '../lib/net.js';
-import { cpuDelta, cpuSnapshot, errorMessage, sleep } from '../lib/procs.js';
+import { cpuDelta, cpuSnapshot, errorMessage, type Proc, sleep } from '../lib/procs.js';
 import { type FigureDef, outcome, type Workload, type WorkloadCtx } from './types.js';
 
 const FIGURES: FigureDef[] = [
@@ -47,6 +47,7 @@ export interface IperfJson {
  */
 export async function runIperf(
   ctx: WorkloadCtx,
+  server: IperfServer,
   host: string,
   port: number,
   seconds: number,
@@ -58,6 +59,7 @@ export async function runIperf(
   const omit = Number(extra[extra.indexOf('-O') + 1] ?? 0) || 0;
   let last = '';
   for (let attempt = 0; attempt < 3; attempt++) {
+    await iperfIdle(server.proc);
     const r = await ctx.runAt('visitor', `iperf3-client${extra.includes('-R') ? '-R' : ''}`, iperf, args, {
       timeoutMs: (seconds + omit) * 1000 + 30_000,
     });
@@ -71,8 +73,9 @@ export async function runIperf(
     if (!j.error && j.end && sum?.bits_per_second && sum.bytes)
       return j as IperfJson & { end: NonNullable<IperfJson['end']> };
     last = j.error ?? 'no sum_received in the JSON';
-    // The server may still be tidying up the previous test.
-    if (!/busy/i.test(last)) break;
+    // The server may still be tidying up the previous test (a tunnel turns its closed listener
+    // into a closed control connection).
+    if (!/busy|control socket has closed unexpectedly/i.test(last)) break;
     await sleep(500);
   }
   throw new Error(`iperf3${extra.includes('-R') ? ' -R' : ''}: ${last}`);
@@ -80,17 +83,42 @@ export async function runIperf(
 
 async function iperfClient(
   ctx: WorkloadCtx,
+  server: IperfServer,
   host: string,
   port: number,
   reverse: boolean,
 ): Promise<IperfSum> {
-  const j = await runIperf(ctx, host, port, ctx.opts.seconds, reverse ? ['-R'] : []);
+  const j = await runIperf(ctx, server, host, port, ctx.opts.seconds, reverse ? ['-R'] : []);
   const sum = j.end.sum_received as { bits_per_second: number; bytes: number };
   return { bitsPerSecond: sum.bits_per_second, bytes: sum.bytes };
 }
 
+/** A running iperf3 server. */
+export interface IperfServer {
+  proc: Proc;
+  port: number;
+}
+
+/**
+ * Waits until the iperf3 server listens again. Between tests (a readiness probe counts as one) it
+ * closes its listening socket and opens a new one; a client that comes in that gap is refused.
+ */
+export async function iperfIdle(proc: Proc, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = proc.stdout
+      .split('\n')
+      .filter((l) => /Server listening|error|Accepted connection/.test(l));
+    if (/Server listening/.test(events.at(-1) ?? '')) return;
+    if (proc.exit) throw new Error(proc.describeExit());
+    if (Date.now() > deadline)
+      throw new Error(`the iperf3 server did not listen again within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
 /** Starts an iperf3 server on the service side and waits until it listens. */
-export async function startIperfServer(ctx: WorkloadCtx): Promise<number> {
+export async function startIperfServer(ctx: WorkloadCtx): Promise<IperfServer> {
   const port = await freePort();
   const server = ctx.spawnAt('service', 'iperf3-server', ctx.tools.iperf3 as string, [
     '-s',
@@ -102,7 +130,7 @@ export async function startIperfServer(ctx: WorkloadCtx): Promise<number> {
     '--forceflush',
   ]);
   await server.waitForLine((l) => l.includes('Server listening'), 10_000, 'iperf3 server');
-  return port;
+  return { proc: server, port };
 }
 
 /** iperf3 through the path: the iperf3 server is the local service. */
@@ -114,8 +142,8 @@ export const bulkWorkload: Workload = {
   budgetMs: (o) => 2 * (o.seconds * 1000 + 35_000) + 30_000,
   async run(ctx) {
     const out = outcome();
-    const port = await startIperfServer(ctx);
-    const tunnel = await ctx.startPath(port, iperfProbe);
+    const server = await startIperfServer(ctx);
+    const tunnel = await ctx.startPath(server.port, iperfProbe);
     try {
       const pids0 = tunnel.pids();
       const before = cpuSnapshot(pids0);
@@ -126,7 +154,7 @@ export const bulkWorkload: Workload = {
         ['bulk_out_gbps', true],
       ] as const) {
         try {
-          const r = await iperfClient(ctx, tunnel.publicHost, tunnel.publicPort, reverse);
+          const r = await iperfClient(ctx, server, tunnel.publicHost, tunnel.publicPort, reverse);
           out.values[id] = r.bitsPerSecond / 1e9;
           out.details[`${id}_bytes`] = r.bytes;
           bytes += r.bytes;

@@ -76,8 +76,8 @@ function bulkWorkload(c: Cell, streams: number, withCpu: boolean): Workload {
     budgetMs: (o) => (o.seconds + o.omitSeconds) * 1000 + 90_000,
     async run(ctx) {
       const out = outcome();
-      const port = await startIperfServer(ctx);
-      const tunnel = await ctx.startPath(port, iperfProbe);
+      const server = await startIperfServer(ctx);
+      const tunnel = await ctx.startPath(server.port, iperfProbe);
       try {
         const pids0 = tunnel.pids();
         // CPU is counted over what iperf3 reports, after its omitted pre-test seconds.
@@ -86,7 +86,7 @@ function bulkWorkload(c: Cell, streams: number, withCpu: boolean): Workload {
         const midway = sleep(((ctx.opts.omitSeconds + ctx.opts.seconds) * 1000) / 2).then(() => ccOnWan(ctx));
         midway.catch(() => {});
         const extra = ['-R', '-C', c.setting.cc, '-P', String(streams), '-O', String(ctx.opts.omitSeconds)];
-        const j = await runIperf(ctx, tunnel.publicHost, tunnel.publicPort, ctx.opts.seconds, extra);
+        const j = await runIperf(ctx, server, tunnel.publicHost, tunnel.publicPort, ctx.opts.seconds, extra);
         const sum = j.end.sum_received as { bits_per_second: number; bytes: number };
         out.values[rate.id] = sum.bits_per_second / 1e6;
         out.details.bytes = sum.bytes;
