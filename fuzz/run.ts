@@ -200,7 +200,10 @@ class Campaign {
       };
       const outcome = await new Promise<{ result?: WorkerResult; lostAt?: number; why?: string }>(
         (resolve) => {
-          const w = new Worker(new URL('./lib/worker.js', import.meta.url), { workerData: task });
+          const w = new Worker(new URL('./lib/worker.js', import.meta.url), {
+            workerData: task,
+            env: { ...process.env, ...target.env },
+          });
           let last = -1;
           let lastChange = Date.now();
           let settled = false;
@@ -296,6 +299,7 @@ async function replay(opts: FuzzOptions): Promise<number> {
     label = `case ${opts.caseIndex} of ${targetName}, seed ${opts.seed}`;
   }
   const target = targetByName(targetName);
+  Object.assign(process.env, target.env);
   await target.setup?.();
   process.stdout.write(`replaying ${label}\ninput: ${JSON.stringify(toJson(input)).slice(0, 2000)}\n`);
   const { error, ms } = await runCase(target, input);

@@ -12,6 +12,8 @@ export interface Target<I = unknown> {
   /** A case slower than this (ms) is a hang. Async cases are raced against it; sync ones are
    * watched from outside (a worker that stops making progress is terminated). */
   readonly hangMs: number;
+  /** Environment of its worker (and of a replay), e.g. MTT_LZ4=wasm to run the fallback codec. */
+  readonly env?: Readonly<Record<string, string>>;
   /** Runs once per worker before the first case (self-checks, key pools). */
   setup?(): void | Promise<void>;
   /** Builds one case from its generator. Must not throw. */

@@ -6,6 +6,7 @@ import { configValues } from './config-values.js';
 import { framesCleartext, framesKeyed } from './frames.js';
 import { handshakeStreams } from './handshake-streams.js';
 import { handshakeControl, handshakeData } from './handshakes.js';
+import { lz4 } from './lz4.js';
 import { messagesClient, messagesServer } from './messages.js';
 
 /** In a full run, in this order. */
@@ -14,6 +15,7 @@ export const TARGETS: readonly Target<never>[] = [
   messagesServer,
   framesCleartext,
   framesKeyed,
+  lz4,
   handshakeControl,
   handshakeData,
   handshakeStreams,

@@ -89,6 +89,7 @@ function loadWasm(): Lz4Impl {
   return {
     compress: (b) => asBuffer(m.compress(b)),
     decompress: (b) => {
+      refuseZeroOffset(b);
       try {
         return asBuffer(m.decompress(b));
       } catch (e) {
@@ -97,6 +98,38 @@ function loadWasm(): Lz4Impl {
       }
     },
   };
+}
+
+/**
+ * lz4-wasm-nodejs 0.9.2 (built on lz4_flex before 0.11.6, RUSTSEC-2026-0041) accepts a match with
+ * offset 0 and copies it from output memory it never wrote: bytes of earlier decompressions, other
+ * connections' plaintext, come out. The block format says offset 0 is invalid (lz4-napi refuses it),
+ * so the WASM build never sees such a block. Found by the fuzzer (the lz4 target). A size-prefixed
+ * block is walked sequence by sequence; a truncated one is left for the decoder to refuse.
+ */
+function refuseZeroOffset(sized: Buffer): void {
+  let i = LZ4_SIZE_PREFIX_LEN;
+  while (i < sized.length) {
+    const token = sized[i++]!;
+    let literals = token >> 4;
+    if (literals === 15) {
+      for (let x = 255; x === 255; literals += x) {
+        if (i >= sized.length) return;
+        x = sized[i++]!;
+      }
+    }
+    i += literals;
+    // The last sequence has literals only; fewer than two bytes left is a truncated block.
+    if (i + 2 > sized.length) return;
+    if (sized[i] === 0 && sized[i + 1] === 0) throw new Error('LZ4 match offset 0 is invalid');
+    i += 2;
+    if ((token & 15) === 15) {
+      for (let x = 255; x === 255; ) {
+        if (i >= sized.length) return;
+        x = sized[i++]!;
+      }
+    }
+  }
 }
 
 function lib(): Lz4Impl {

@@ -3,6 +3,7 @@
  * campaign's own oracle is the property; these keep the exact case.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/config/config-error.js';
 import { formatHostPort, splitHostPort } from '../../src/config/host-port.js';
@@ -23,4 +24,33 @@ test('splitHostPort refuses a bare host with brackets in it (config-values, seed
     const { host, port } = splitHostPort(s);
     assert.deepEqual(splitHostPort(formatHostPort(host, port)), { host, port });
   }
+});
+
+test('the LZ4 fallback refuses a match offset of 0 instead of handing out old memory (lz4, seed 30 case 317)', () => {
+  // lz4-wasm-nodejs copies an offset-0 match from output memory it never wrote: bytes of an earlier
+  // decompression. Run the codec on its WASM fallback in a child, decompress a secret, then the block.
+  const codec = new URL('../../src/protocol/compression.js', import.meta.url).href;
+  const script = `
+    import { compressionStats, lz4Compress, lz4Decompress } from ${JSON.stringify(codec)};
+    const secret = Buffer.from('SECRET-COOKIE=hunter2; '.repeat(4000));
+    lz4Decompress(lz4Compress(secret), 262150);
+    // 1 literal, a match at offset 0 of 60000 bytes, 6 literals.
+    const ext = []; let m = 60000 - 19; while (m >= 255) { ext.push(255); m -= 255; } ext.push(m);
+    const body = Buffer.concat([Buffer.from([0x1f, 0x58, 0, 0]), Buffer.from(ext), Buffer.from([0x60]), Buffer.from('~~~~~~')]);
+    const size = Buffer.alloc(4); size.writeUInt32LE(60007);
+    let result;
+    try {
+      const out = lz4Decompress(Buffer.concat([size, body]), 262150);
+      result = 'accepted, ' + (out.toString('latin1').match(/SECRET-COOKIE/g) ?? []).length + ' copies of the secret';
+    } catch (err) {
+      result = err.code;
+    }
+    process.stdout.write(JSON.stringify({ backend: compressionStats().backend, result }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, MTT_LZ4: 'wasm' },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { backend: 'lz4-wasm-nodejs', result: 'ERR_DECOMPRESS' });
 });
