@@ -16,10 +16,6 @@ import type { Target } from '../lib/target.js';
 
 const require = createRequire(import.meta.url);
 const native = require('lz4-napi') as typeof import('lz4-napi');
-const wasm = require('lz4-wasm-nodejs') as {
-  decompress(i: Uint8Array): Uint8Array;
-  compress(i: Uint8Array): Uint8Array;
-};
 
 function plain(rng: Rng): Buffer {
   const n = rng.smallLen(rng.chance(0.1) ? 70_000 : 4096);
