@@ -6,6 +6,7 @@ import { configValues } from './config-values.js';
 import { framesCleartext, framesKeyed } from './frames.js';
 import { handshakeStreams } from './handshake-streams.js';
 import { handshakeControl, handshakeData } from './handshakes.js';
+import { keyFiles } from './key-files.js';
 import { lz4 } from './lz4.js';
 import { messagesClient, messagesServer } from './messages.js';
 
@@ -20,6 +21,7 @@ export const TARGETS: readonly Target<never>[] = [
   handshakeData,
   handshakeStreams,
   allowList,
+  keyFiles,
   clientConfig,
   configValues,
 ] as unknown as Target<never>[];
