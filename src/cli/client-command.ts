@@ -1,26 +1,48 @@
-/** `mtt client`: start a client from its config file, stop it on SIGINT/SIGTERM. */
-import { ClientFailedError, startClientFromConfig } from '../client/index.js';
+/** `mtt client`: start a client from its config file or from the command line, stop it on SIGINT/SIGTERM. */
+import { resolve } from 'node:path';
+import {
+  ClientFailedError,
+  loadClientIdentity,
+  startClient,
+  startClientFromConfig,
+} from '../client/index.js';
 import { ConfigError } from '../config/config-error.js';
+import { splitHostPort } from '../config/host-port.js';
+import { defaultPaths } from '../config/paths.js';
 import { escapeControls } from '../util/escape.js';
+import type { Logger } from '../util/logger.js';
 import { makeLogging } from './logging.js';
 import { checkLz4 } from './lz4-check.js';
-import { parseCommand } from './parse-command.js';
+import { type FlagValues, parseCommand } from './parse-command.js';
+import { oneLineConfig } from './remote-forward.js';
 
 const CLIENT_HELP = `Usage: mtt client --config FILE [--exit-on-failure]
+       mtt client --server HOST[:PORT] [--server-key KEY] -R PUBLIC_PORT:HOST:PORT [-R …] [--identity FILE]
 
-Runs the LAN side: keeps the control channel to the server up and serves the tunnels in FILE.
-The config format is in the README ("Config reference") and schema/client-config.schema.json.
+Runs the LAN side: keeps the control channel to the server up and serves the tunnels, from FILE
+(the format is in the README, "Config reference", and schema/client-config.schema.json) or from
+the command line, as ssh -R writes them.
 
-  --config FILE        the client config (JSON)
-  --exit-on-failure    exit with status 1 when the connection fails, instead of retrying (for systemd)
-  --log-level LEVEL    debug, info, warn or error (default info)
-  --log-format FORMAT  json or pretty (default: pretty on a terminal)
+  --config FILE             the client config (JSON); tunnel changes made elsewhere are saved to it
+  --server HOST[:PORT]      the server's control address (port 9000 when left out; IPv6 in brackets)
+  --server-key KEY          pin the server: its key line ("ssh-ed25519 AAAA…") or fingerprint
+                            ("SHA256:…"); without it the key is trusted on first use
+  -R PUBLIC_PORT:HOST:PORT  open PUBLIC_PORT on the server and forward it to HOST:PORT here
+                            (repeat for more tunnels; e.g. -R 10080:127.0.0.1:3000, -R 10022:[::1]:22)
+  -i, --identity FILE       the client key (default ${defaultPaths.identity()}, created on first run)
+  --exit-on-failure         exit with status 1 when the connection fails, instead of retrying (for systemd)
+  --log-level LEVEL         debug, info, warn or error (default info)
+  --log-format FORMAT       json or pretty (default: pretty on a terminal)
 `;
 
 /** mtt client */
 export async function runClient(argv: string[], signal: AbortSignal): Promise<number> {
   const { values } = parseCommand(argv, {
     config: { type: 'string', short: 'c' },
+    server: { type: 'string' },
+    'server-key': { type: 'string' },
+    remote: { type: 'string', short: 'R', multiple: true },
+    identity: { type: 'string', short: 'i' },
     'exit-on-failure': { type: 'boolean' },
   });
   if (values.help) {
@@ -30,14 +52,24 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
   const logging = makeLogging(values);
   const { log } = logging;
   checkLz4(log);
-  if (values.config === undefined) {
-    throw new ConfigError('--config FILE is required (mtt client --help shows the format)', '--config');
+  const oneLine = ['server', 'server-key', 'remote', 'identity'].filter((f) => values[f] !== undefined);
+  if (values.config !== undefined && oneLine.length > 0) {
+    throw new ConfigError(
+      `give either --config FILE or --server/-R on the command line, not both (${oneLine[0] === 'remote' ? '-R' : `--${oneLine[0]}`} was given with --config)`,
+      '--config',
+    );
   }
-  const client = await startClientFromConfig(values.config as string, {
-    exitOnFailure: values['exit-on-failure'] === true,
-    log,
-    signal,
-  });
+  if (values.config === undefined && values.server === undefined) {
+    throw new ConfigError(
+      '--config FILE or --server HOST:PORT -R PUBLIC_PORT:HOST:PORT is required (mtt client --help)',
+      '--config',
+    );
+  }
+  const exitOnFailure = values['exit-on-failure'] === true;
+  const client =
+    values.config !== undefined
+      ? await startClientFromConfig(values.config as string, { exitOnFailure, log, signal })
+      : await startOneLineClient(values, log, exitOnFailure, signal);
   const snap = client.state.snapshot();
   const allow = `mtt allow '${snap.identity.publicKeyLine}'`;
   logging.banner(
@@ -67,4 +99,48 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
     throw err;
   }
   return 0;
+}
+
+/** A client from --server, --server-key, -R and --identity: nothing is read from or saved to a file. */
+async function startOneLineClient(
+  values: FlagValues,
+  log: Logger,
+  exitOnFailure: boolean,
+  signal: AbortSignal,
+) {
+  const forwards = (values.remote as string[] | undefined) ?? [];
+  if (forwards.length === 0) {
+    throw new ConfigError(
+      '--server needs at least one -R PUBLIC_PORT:HOST:PORT (e.g. -R 10080:127.0.0.1:3000)',
+      '-R',
+    );
+  }
+  const config = oneLineConfig({
+    server: values.server as string,
+    serverKey: values['server-key'] as string | undefined,
+    identity: values.identity as string | undefined,
+    forwards,
+  });
+  const identityPath = config.identity === undefined ? undefined : resolve(config.identity);
+  const { identity, path } = await loadClientIdentity(
+    { path: '', config, raw: {}, text: '', identityPath, knownServersPath: undefined },
+    log,
+  );
+  const { host, port } = splitHostPort(config.server);
+  const client = startClient({
+    host,
+    port,
+    identity,
+    ...(config.serverKey ? { serverKey: config.serverKey } : {}),
+    knownServersPath: defaultPaths.knownServers(),
+    tunnels: config.tunnels,
+    heartbeatMs: config.heartbeatSeconds * 1000,
+    heartbeatTimeoutMs: config.heartbeatTimeoutSeconds * 1000,
+    reconnectMaxMs: config.reconnectMaxSeconds * 1000,
+    dataChannelPool: config.dataChannelPool,
+    exitOnFailure,
+    log,
+    signal,
+  });
+  return Object.assign(client, { identityPath: path });
 }

@@ -5,11 +5,14 @@ import { defaultPaths } from '../config/paths.js';
 import {
   appendToAllowList,
   fingerprint,
+  formatPortRanges,
   formatPublicKeyLine,
   generateIdentity,
+  loadAllowList,
   parsePortRanges,
   parsePublicKeyLine,
   publicKeyPath,
+  removeFromAllowList,
   writeIdentityFiles,
 } from '../identity/index.js';
 import { escapeControls, hasControls } from '../util/escape.js';
@@ -58,19 +61,29 @@ export async function runKeygen(argv: string[]): Promise<number> {
 }
 
 const ALLOW_HELP = `Usage: mtt allow KEY.pub|"ssh-ed25519 AAAA…" [--allowed-keys FILE] [--permit-listen PORTS]
+       mtt allow --list [--allowed-keys FILE]
+       mtt allow --remove KEY.pub|"ssh-ed25519 AAAA…"|SHA256:… [--allowed-keys FILE]
 
-Adds a client's public key to the server's allow-list (authorized_keys style). A running server
-applies the change at once.
+Adds a client's public key to the server's allow-list (authorized_keys style), lists the keys, or
+removes one. A running server applies a change at once; removing a key ends that client's session.
+Edits are atomic and keep the file's comments, blank lines and other keys as they are.
 
   --allowed-keys FILE    the allow-list (default: ${defaultPaths.allowedKeys()})
   --permit-listen PORTS  ports this key may open, e.g. 8080,10000-10100 (default: any the server allows)
+  --list                 print each key: fingerprint, comment, the ports it may open, its line
+  --remove KEY           remove a key, given by its fingerprint, its .pub file or its key line
 `;
 
 /** mtt allow */
 export async function runAllow(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(
     argv,
-    { 'allowed-keys': { type: 'string' }, 'permit-listen': { type: 'string' } },
+    {
+      'allowed-keys': { type: 'string' },
+      'permit-listen': { type: 'string' },
+      list: { type: 'boolean' },
+      remove: { type: 'string' },
+    },
     true,
   );
   if (values.help) {
@@ -78,6 +91,15 @@ export async function runAllow(argv: string[]): Promise<number> {
     return 0;
   }
   makeLogging(values);
+  const file = resolve((values['allowed-keys'] as string | undefined) ?? defaultPaths.allowedKeys());
+  const modes = [values.list === true, values.remove !== undefined, positionals.length > 0].filter(Boolean);
+  if (modes.length > 1 || (values['permit-listen'] !== undefined && positionals.length === 0)) {
+    throw new UsageError(
+      'give one of: a key to add (with --permit-listen if wanted), --list, or --remove KEY (mtt allow --help)',
+    );
+  }
+  if (values.list === true) return listAllowed(file);
+  if (values.remove !== undefined) return removeAllowed(file, values.remove as string);
   if (positionals.length !== 1) {
     throw new UsageError(
       'give exactly one key: a .pub file or a quoted "ssh-ed25519 AAAA…" line (mtt allow --help)',
@@ -91,10 +113,39 @@ export async function runAllow(argv: string[]): Promise<number> {
     parsePortRanges(permit);
     line = `permitlisten="${permit}" ${formatPublicKeyLine(parsed.publicRaw, parsed.comment)}`;
   }
-  const file = resolve((values['allowed-keys'] as string | undefined) ?? defaultPaths.allowedKeys());
   const result = await appendToAllowList(file, line);
   const fp = fingerprint(parsed.publicRaw);
   process.stdout.write(result === 'added' ? `Added ${fp} to ${file}\n` : `${fp} is already in ${file}\n`);
+  return 0;
+}
+
+/** mtt allow --list: one line per key; comments are escaped (the file may hold anything). */
+async function listAllowed(file: string): Promise<number> {
+  const { entries, exists } = await loadAllowList(file);
+  if (!exists) {
+    process.stdout.write(
+      `${file} does not exist yet: no client may connect (add one with mtt allow KEY.pub)\n`,
+    );
+    return 0;
+  }
+  process.stdout.write(`${entries.length} key${entries.length === 1 ? '' : 's'} in ${file}\n`);
+  for (const e of entries) {
+    const ports = formatPortRanges(e.options.permitListen);
+    const comment = e.comment === '' ? '(no comment)' : escapeControls(e.comment);
+    process.stdout.write(`${e.fingerprint}  ${comment}  ports=${ports}  line ${e.line}\n`);
+  }
+  return 0;
+}
+
+/** mtt allow --remove KEY */
+async function removeAllowed(file: string, key: string): Promise<number> {
+  // A .pub file is read; a fingerprint or a key line is used as given.
+  const text = key.startsWith('SHA256:') || key.startsWith('ssh-') ? key : (await readKeyFile(key)).trim();
+  const { removed, remaining } = await removeFromAllowList(file, text);
+  const comment = removed.comment === '' ? '' : ` (${escapeControls(removed.comment)})`;
+  process.stdout.write(
+    `Removed ${removed.fingerprint}${comment} from ${file}, line ${removed.line}; ${remaining} key${remaining === 1 ? '' : 's'} left\n`,
+  );
   return 0;
 }
 

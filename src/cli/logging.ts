@@ -57,12 +57,3 @@ export function makeLogging(values: Record<string, unknown>, defaultLevel: LogLe
 export function makeLogger(values: Record<string, unknown>): Logger {
   return makeLogging(values).log;
 }
-
-/** A --flag given in seconds, as milliseconds. */
-export function seconds(v: unknown, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new ConfigError(`${flag} must be a positive number of seconds`, flag);
-  return n * 1000;
-}

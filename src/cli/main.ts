@@ -25,11 +25,15 @@ const HELP = `mtt — MiniTCPTunnel: put a service in your LAN on a public serve
 Usage: mtt <command> [options]
 
   mtt demo                          run server, client, a sample service and one tunnel on loopback
-  mtt server [options]              run the public side (mtt server --help)
+  mtt server [--config FILE]        run the public side (mtt server --help)
   mtt client --config FILE          run the LAN side (mtt client --help)
+  mtt client --server HOST:PORT -R PUBLIC_PORT:HOST:PORT
+                                    the same with one-line tunnels, no file
   mtt gui --config FILE             run the client with its dashboard and tray icon (mtt gui --help)
   mtt keygen [-f FILE]              make an Ed25519 identity key (mtt keygen --help)
   mtt allow KEY.pub                 add a client key to the server's allow-list (mtt allow --help)
+  mtt allow --list | --remove KEY   list the allowed keys, or remove one
+  mtt check --config FILE           check a client or server config without starting anything
 
 Options: --help, --version
 `;
@@ -62,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./keys-commands.js')).runKeygen(rest);
       case 'allow':
         return await (await import('./keys-commands.js')).runAllow(rest);
+      case 'check':
+        return await (await import('./check-command.js')).runCheck(rest);
       case 'demo':
         return await (await import('./demo.js')).runDemo(rest, controller.signal);
       case 'gui': {

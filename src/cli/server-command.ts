@@ -1,27 +1,29 @@
-/** `mtt server`: start a server, stop it on SIGINT/SIGTERM. */
+/** `mtt server`: start a server from flags and/or a config file, stop it on SIGINT/SIGTERM. */
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../config/config-error.js';
-import { splitHostPort } from '../config/host-port.js';
+import { dirname } from 'node:path';
 import { defaultPaths } from '../config/paths.js';
+import { listenAddress, loadServerConfig, SERVER_DEFAULTS } from '../config/server-config.js';
 import {
   fingerprint,
   formatPublicKeyLine,
   loadOrCreateHostKey,
-  type PortRange,
   PRIVATE_DIR_MODE,
   parsePortRanges,
 } from '../identity/index.js';
 import { startServer } from '../server/index.js';
-import { makeLogging, seconds } from './logging.js';
+import { makeLogging } from './logging.js';
 import { checkLz4 } from './lz4-check.js';
-import { parseCommand } from './parse-command.js';
+import { type FlagValues, parseCommand } from './parse-command.js';
 
-const SERVER_HELP = `Usage: mtt server [options]
+const SERVER_HELP = `Usage: mtt server [--config FILE] [options]
 
 Runs the public side: clients in the allow-list connect here and open public ports.
+Every option is also a field of the JSON config file (schema/server-config.schema.json);
+an option given on the command line wins over the file.
 
+  --config FILE          settings from a JSON file (fields: port, host, hostKey, allowedKeys,
+                         allowPorts, publicHost, metrics, heartbeatSeconds, logLevel, logFormat)
   --port PORT            control port (default 9000)
   --host ADDR            control listen address (default 0.0.0.0)
   --host-key FILE        server identity; created on first start (default ${defaultPaths.hostKey()})
@@ -29,61 +31,74 @@ Runs the public side: clients in the allow-list connect here and open public por
   --allow-ports RANGES   public ports clients may open, e.g. 10000-10100,2222 (default 1024-65535)
   --public-host ADDR     address the public ports listen on (default 0.0.0.0)
   --metrics ADDR:PORT    serve Prometheus text on http://ADDR:PORT/metrics
-  --heartbeat SECONDS    heartbeat interval asked of clients (default 30)
+  --heartbeat SECONDS    heartbeat interval asked of clients (default ${SERVER_DEFAULTS.heartbeatSeconds})
   --log-level LEVEL      debug, info, warn or error (default info)
   --log-format FORMAT    json or pretty (default: pretty on a terminal)
 `;
 
+/** The server's flags (each is a field of the server config). */
+export const SERVER_FLAG_SPEC = {
+  config: { type: 'string', short: 'c' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'host-key': { type: 'string' },
+  'allowed-keys': { type: 'string' },
+  'allow-ports': { type: 'string' },
+  'public-host': { type: 'string' },
+  metrics: { type: 'string' },
+  heartbeat: { type: 'string' },
+} as const;
+
+/** A flag's text as the config field's type: numbers where the field is a number (else left for the schema to name). */
+function numberish(v: unknown): unknown {
+  return typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+}
+
+/** The command-line values as server config fields. */
+export function serverFlagFields(values: FlagValues) {
+  return {
+    port: numberish(values.port),
+    host: values.host,
+    hostKey: values['host-key'],
+    allowedKeys: values['allowed-keys'],
+    allowPorts: values['allow-ports'],
+    publicHost: values['public-host'],
+    metrics: values.metrics,
+    heartbeatSeconds: numberish(values.heartbeat),
+    logLevel: values['log-level'],
+    logFormat: values['log-format'],
+  };
+}
+
 /** mtt server */
 export async function runServer(argv: string[], signal: AbortSignal): Promise<number> {
-  const { values } = parseCommand(argv, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'host-key': { type: 'string' },
-    'allowed-keys': { type: 'string' },
-    'allow-ports': { type: 'string' },
-    'public-host': { type: 'string' },
-    metrics: { type: 'string' },
-    heartbeat: { type: 'string' },
-  });
+  const { values } = parseCommand(argv, SERVER_FLAG_SPEC);
   if (values.help) {
     process.stdout.write(SERVER_HELP);
     return 0;
   }
-  const logging = makeLogging(values);
+  // One schema checks flags and file alike, naming every wrong one, before anything starts.
+  const loaded = await loadServerConfig(values.config as string | undefined, serverFlagFields(values));
+  const cfg = loaded.config;
+  const logging = makeLogging({ 'log-level': cfg.logLevel, 'log-format': cfg.logFormat });
   const { log } = logging;
   checkLz4(log);
-  const port = Number(values.port ?? 9000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`--port must be a port number from 0 to 65535, not "${values.port}"`, '--port');
-  }
-  let allowPorts: PortRange[] | undefined;
-  try {
-    allowPorts =
-      values['allow-ports'] !== undefined ? parsePortRanges(values['allow-ports'] as string) : undefined;
-  } catch (err) {
-    throw new ConfigError(`--allow-ports: ${(err as Error).message}`, '--allow-ports');
-  }
-  const metrics =
-    values.metrics !== undefined ? splitHostPortFlag(values.metrics as string, '--metrics') : undefined;
-  const hostKeyPath = resolve((values['host-key'] as string | undefined) ?? defaultPaths.hostKey());
-  const allowedKeysPath = resolve(
-    (values['allowed-keys'] as string | undefined) ?? defaultPaths.allowedKeys(),
-  );
+  const hostKeyPath = loaded.hostKeyPath ?? defaultPaths.hostKey();
+  const allowedKeysPath = loaded.allowedKeysPath ?? defaultPaths.allowedKeys();
   const { identity, created } = await loadOrCreateHostKey(hostKeyPath);
-  // The server watches the allow-list's folder for `mtt allow` edits, so that folder must exist.
+  // The server watches the allow-list's folder for \`mtt allow\` edits, so that folder must exist.
   await mkdir(dirname(allowedKeysPath), { recursive: true, mode: PRIVATE_DIR_MODE });
   if (created) log.info('created a new host key', { path: hostKeyPath });
-  const heartbeatMs = seconds(values.heartbeat, '--heartbeat');
+  const metrics = cfg.metrics === undefined ? undefined : splitMetrics(cfg.metrics);
   const server = await startServer({
-    host: (values.host as string | undefined) ?? '0.0.0.0',
-    port,
+    host: listenAddress(cfg.host),
+    port: cfg.port,
     identity,
     allowedKeysPath,
-    ...(allowPorts ? { allowPorts } : {}),
-    publicHost: (values['public-host'] as string | undefined) ?? '0.0.0.0',
+    allowPorts: parsePortRanges(cfg.allowPorts),
+    publicHost: listenAddress(cfg.publicHost),
     ...(metrics ? { metrics } : {}),
-    ...(heartbeatMs ? { heartbeatMs } : {}),
+    heartbeatMs: cfg.heartbeatSeconds * 1000,
     log,
     signal,
   });
@@ -109,10 +124,11 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
   return 0;
 }
 
-function splitHostPortFlag(v: string, flag: string): { host: string; port: number } {
-  try {
-    return splitHostPort(v);
-  } catch {
-    throw new ConfigError(`${flag} must be ADDR:PORT, e.g. 127.0.0.1:9100, not "${v}"`, flag);
-  }
+function splitMetrics(v: string): { host: string; port: number } {
+  const colon = v.lastIndexOf(':');
+  return { host: listenHost(v.slice(0, colon)), port: Number(v.slice(colon + 1)) };
+}
+
+function listenHost(h: string): string {
+  return h.startsWith('[') && h.endsWith(']') ? h.slice(1, -1) : h;
 }

@@ -139,6 +139,71 @@ export async function appendToAllowList(path: string, publicKeyLine: string): Pr
   return 'added';
 }
 
+/** Result of removeFromAllowList. */
+export interface RemovedFromAllowList {
+  /** The entry taken out of the file. */
+  removed: AllowListEntry;
+  /** Entries left in the file. */
+  remaining: number;
+}
+
+/**
+ * Remove one key from the allow-list, atomically: `key` is its fingerprint (`SHA256:…`) or its
+ * public key line. Only that key's line goes; comments, blank lines, the other keys and the file's
+ * mode stay as they were. Throws ERR_KEY_MISSING when the key is not listed, and refuses a file that
+ * changed while it was being edited (run the command again).
+ */
+export async function removeFromAllowList(path: string, key: string): Promise<RemovedFromAllowList> {
+  const wanted = key.trim();
+  let match: (e: AllowListEntry) => boolean;
+  if (/^SHA256:[A-Za-z0-9+/]{43}$/.test(wanted)) {
+    match = (e) => e.fingerprint === wanted;
+  } else {
+    const parsed = parseAllowListLine(wanted);
+    if (!parsed.ok) {
+      throw new IdentityError(
+        'ERR_KEY_FORMAT',
+        `the key to remove: ${describe(parsed)}; give its fingerprint (SHA256:…), its .pub file or its key line`,
+      );
+    }
+    match = (e) => e.publicRaw.equals(parsed.entry.publicRaw);
+  }
+  let old: string;
+  try {
+    await assertNotWritableByOthers(path);
+    old = await readFile(path, 'utf8');
+  } catch (error) {
+    if (error instanceof IdentityError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new IdentityError(
+        'ERR_KEY_MISSING',
+        `allow-list ${path} does not exist, so ${wanted} is not in it`,
+      );
+    }
+    throw error;
+  }
+  const mode = (await stat(path)).mode & 0o777;
+  const entries = parseAllowList(old, path);
+  const removed = entries.find(match);
+  if (removed === undefined) {
+    throw new IdentityError(
+      'ERR_KEY_MISSING',
+      `${wanted.startsWith('SHA256:') ? wanted : 'that key'} is not in ${path}; mtt allow --list shows the keys`,
+    );
+  }
+  const lines = old.split('\n');
+  lines.splice(removed.line - 1, 1);
+  // Someone else's edit between our read and our write would be lost: check just before replacing.
+  if ((await readFile(path, 'utf8')) !== old) {
+    throw new IdentityError(
+      'ERR_FILE_ACCESS',
+      `${path} changed while it was being edited; run the command again`,
+    );
+  }
+  await writeFileAtomic(path, lines.join('\n'), { mode });
+  return { removed, remaining: entries.length - 1 };
+}
+
 /** Parse one non-blank, non-comment line. */
 function parseAllowListLine(line: string): LineResult {
   let rest = line;

@@ -1,8 +1,13 @@
 /**
  * Identity keys: Ed25519 identities, OpenSSH key files, the server's allow-list and the client's known servers.
  */
-export type { AllowListEntry, AllowListOptions, LoadedAllowList } from './allow-list.js';
-export { appendToAllowList, loadAllowList, parseAllowList } from './allow-list.js';
+export type {
+  AllowListEntry,
+  AllowListOptions,
+  LoadedAllowList,
+  RemovedFromAllowList,
+} from './allow-list.js';
+export { appendToAllowList, loadAllowList, parseAllowList, removeFromAllowList } from './allow-list.js';
 export type { Identity } from './identity.js';
 export { ED25519_SEED_LENGTH, generateIdentity, identityFromSeed, publicKeyFromRaw } from './identity.js';
 export type { IdentityErrorCode } from './identity-error.js';

@@ -72,7 +72,7 @@ test('an unknown command or flag gets one clear line', async () => {
   oneLine(await mtt(['server', '--prot', '9000']), /Unknown option '--prot'.*--help/);
   oneLine(await mtt(['server', '--allow-ports', '10-5']), /--allow-ports/);
   oneLine(await mtt(['server', '--port', 'abc']), /--port must be a port number/);
-  oneLine(await mtt(['client']), /--config FILE is required/);
+  oneLine(await mtt(['client']), /--config FILE or --server HOST:PORT -R PUBLIC_PORT:HOST:PORT is required/);
   onePrettyLine(await mtt(['serve', '--log-format', 'pretty']), /^mtt: unknown command "serve"/);
   onePrettyLine(
     await mtt(['server', '--log-format', 'pretty', '--port', 'abc']),
