@@ -10,7 +10,8 @@ Runs the client with a dashboard on 127.0.0.1, an app window and a tray icon. On
 config file: starting it again brings the running one's window forward.
 
   --config FILE              the client config (JSON); edits of it apply live, dashboard changes are
-                             saved to it
+                             saved to it. Default: client.json in the mtt config folder; when it does
+                             not exist yet, the dashboard opens a setup view that creates it
   --no-window                do not open a window; print the dashboard URL (with its access token)
   --dashboard-port N         serve the dashboard on 127.0.0.1:N (default: a free port)
   --dashboard-host HOST:PORT also accept this Host header (repeatable): the address a browser uses

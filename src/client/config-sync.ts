@@ -21,6 +21,8 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
   type ClientConfig,
+  FIELD_LABELS,
+  formatHostPort,
   parseClientConfig,
   parseTunnel,
   TUNNEL_DEFAULTS,
@@ -166,7 +168,12 @@ export class ConfigSync {
     const prev = this.#lastList;
     this.#lastList = next;
     if (this.#applying || this.#closed) return;
-    this.#pending.push(...diffTunnels(prev, next));
+    const ops = diffTunnels(prev, next);
+    for (const op of ops) {
+      const e = describeOp(op, prev);
+      if (e) this.#target?.event('info', e.message, e.tunnel);
+    }
+    this.#pending.push(...ops);
     this.#schedule();
   }
 
@@ -189,7 +196,9 @@ export class ConfigSync {
       if (!same(checked[k], this.#live[k])) changed[k] = checked[k];
     }
     if (Object.keys(changed).length === 0) return;
-    this.#pending.push({ kind: 'settings', patch: changed });
+    const op: Op = { kind: 'settings', patch: changed };
+    this.#pending.push(op);
+    this.#target?.event('info', describeOp(op, [])!.message);
     this.#applyLiveSettings(checked);
     this.#schedule();
     await this.flush();
@@ -442,6 +451,38 @@ export function diffTunnels(prev: readonly TunnelEntry[], next: readonly TunnelE
     else if (!same(old, t)) ops.push({ kind: 'update', name: t.name, tunnel: t });
   }
   return ops;
+}
+
+/** A change in words for the events list: "disabled", "public port 8080 → 8081", … */
+function describeOp(op: Op, prev: readonly TunnelEntry[]): { message: string; tunnel?: string } | undefined {
+  const route = (t: TunnelEntry) =>
+    `public port ${t.remotePort} → ${formatHostPort(t.localHost, t.localPort)}`;
+  switch (op.kind) {
+    case 'add':
+      return { message: `added: ${route(op.tunnel)}`, tunnel: op.tunnel.name };
+    case 'remove':
+      return { message: 'deleted', tunnel: op.name };
+    case 'settings':
+      return {
+        message: `settings changed: ${Object.keys(op.patch)
+          .map((k) => FIELD_LABELS[k as keyof typeof FIELD_LABELS] ?? k)
+          .join(', ')}`,
+      };
+    case 'update': {
+      const old = prev.find((t) => t.name === op.name);
+      if (!old) return { message: 'changed', tunnel: op.tunnel.name };
+      const changed = TUNNEL_FIELDS.filter((f) => !same(old[f], op.tunnel[f]));
+      if (changed.length === 1 && changed[0] === 'enabled') {
+        return { message: op.tunnel.enabled ? 'enabled' : 'disabled', tunnel: op.name };
+      }
+      const parts = changed.map((f) =>
+        f === 'name'
+          ? `renamed from ${op.name}`
+          : `${FIELD_LABELS[f]} ${JSON.stringify(old[f]) ?? 'unset'} → ${JSON.stringify(op.tunnel[f]) ?? 'unset'}`,
+      );
+      return { message: `changed: ${parts.join(', ')}`, tunnel: op.tunnel.name };
+    }
+  }
 }
 
 /** A new tunnel as a person would write it: required fields, and the others only when not default. */

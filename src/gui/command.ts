@@ -5,15 +5,19 @@
  * config file: a second one asks the first to show its window and exits.
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type MttClient, startClientFromConfig } from '../client/index.js';
-import { ConfigError } from '../config/config-error.js';
 import { configDir } from '../config/paths.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { AppWindow } from './app-window.js';
 import { type Dashboard, startDashboard } from './dashboard/index.js';
+import { sessionBusAddress } from './dbus/connection.js';
 import { guiRoutes } from './gui-routes.js';
+import { GuiSession } from './gui-session.js';
 import { acquireInstanceLock, type HeldLock, lockPathFor } from './instance-lock.js';
+import { defaultConfigPath, LateClient, prepareSetup } from './setup.js';
+import { setupRoutes } from './setup-routes.js';
 import { createTray, type Tray, trayStateFromSnapshot } from './tray/tray.js';
 
 /** How often, at most, the tray is refreshed while the state changes (byte counters change a lot). */
@@ -21,7 +25,10 @@ const TRAY_REFRESH_MS = 250;
 
 /** Options of {@link guiCommand}. */
 export interface GuiCommandOptions {
-  /** The client config file; tunnel changes made in the dashboard or tray are saved back to it. */
+  /**
+   * The client config file; tunnel changes made in the dashboard or tray are saved back to it. Empty:
+   * the default (client.json in the mtt config folder). A missing file opens the setup view.
+   */
   configPath: string;
   /** Print the dashboard URL (with its token) instead of opening a window. */
   noWindow: boolean;
@@ -56,17 +63,16 @@ function profileFor(configPath: string): string {
 
 /** Runs the GUI until Quit or abort; resolves with the process exit code. */
 export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
-  if (!opts.configPath) {
-    throw new ConfigError('mtt gui needs --config FILE (the client config file)', '--config');
-  }
   const log = opts.log ?? createLogger();
   const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  // No --config: the default file, set up in the dashboard on first run.
+  const configPath = resolve(opts.configPath || defaultConfigPath());
 
-  const lock = await acquireInstanceLock(await lockPathFor(opts.configPath, opts.lockFolder));
+  const lock = await acquireInstanceLock(await lockPathFor(configPath, opts.lockFolder));
   if (!lock.held) {
     const { pid, origin } = lock.answer;
     print(
-      `mtt gui is already running for ${opts.configPath} (pid ${pid})${origin ? `, dashboard ${origin}` : ''}; ` +
+      `mtt gui is already running for ${configPath} (pid ${pid})${origin ? `, dashboard ${origin}` : ''}; ` +
         'asked it to show its window',
     );
     return 0;
@@ -75,25 +81,37 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal.addEventListener('abort', onAbort, { once: true });
+  const stopped = new Promise<void>((r) => {
+    if (stop.signal.aborted) r();
+    else stop.signal.addEventListener('abort', () => r(), { once: true });
+  });
 
   let client: (MttClient & Awaited<ReturnType<typeof startClientFromConfig>>) | undefined;
   let dashboard: Dashboard | undefined;
   let tray: Tray | undefined;
   let window: AppWindow | undefined;
+  let session: GuiSession | undefined;
   const heldLock: HeldLock = lock;
+  const late = new LateClient(existsSync(configPath) ? undefined : await prepareSetup(configPath, log));
   try {
-    // No signal: Quit closes the client itself, dropping every connection (see finally).
-    client = await startClientFromConfig(opts.configPath, { log: log.child({ part: 'client' }) });
-    const c = client;
     const quit = () => stop.abort();
+    const busAddress = opts.busAddress ?? sessionBusAddress();
+    let finishSetup: () => void = () => {};
+    const setupDone = new Promise<void>((r) => {
+      finishSetup = r;
+    });
     let win: AppWindow | undefined;
     dashboard = await startDashboard({
-      state: c.state,
-      tunnels: c.tunnels,
+      state: late,
+      tunnels: late,
       ...(opts.port !== undefined ? { port: opts.port } : {}),
       ...(opts.dashboardHosts ? { extraHosts: opts.dashboardHosts } : {}),
-      routes: () => guiRoutes({ client: c, quit }),
-      extra: () => ({ gui: { window: win?.state ?? 'closed', configPath: c.sync.path } }),
+      routes: () => [
+        ...setupRoutes({ late, done: () => finishSetup() }),
+        ...guiRoutes({ session: () => session, quit }),
+      ],
+      extra: () =>
+        session ? { gui: session.state(win?.state ?? 'closed') } : late.setup ? { setup: late.setup } : {},
       onLogin: ({ oneTime }) =>
         log.info('a browser logged in to the dashboard', { link: oneTime ? 'window' : 'printed' }),
     });
@@ -101,7 +119,7 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
     win = new AppWindow({
       url: () => dash.oneTimeLoginUrl(),
       log,
-      profileDir: profileFor(c.sync.path),
+      profileDir: profileFor(configPath),
       ...(opts.browser ? { browser: opts.browser } : {}),
       ...(opts.browserArgs ? { extraArgs: opts.browserArgs } : {}),
     });
@@ -112,6 +130,21 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
       if (!opts.noWindow) w.open();
       return { ok: true, pid: process.pid, origin: dash.origin };
     });
+    w.on('change', () => dash.refresh());
+
+    if (late.setup) {
+      log.info('no config file yet: set up the server in the dashboard', { config: configPath });
+      openOrPrint(opts, dash, w, print);
+      await Promise.race([setupDone, stopped]);
+      if (stop.signal.aborted) return 0;
+    }
+
+    // No signal: Quit closes the client itself, dropping every connection (see finally).
+    client = await startClientFromConfig(configPath, { log: log.child({ part: 'client' }) });
+    const c = client;
+    session = await GuiSession.start(c, { log, busAddress });
+    const gs = session;
+    late.attach(c);
 
     const warnTray = (what: string) => (err: unknown) =>
       log.warn(`could not ${what} from the tray`, { error: err as Error });
@@ -143,7 +176,7 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
               },
               setPaused: (paused) => c.pause(paused),
             },
-            { log, ...(opts.busAddress ? { busAddress: opts.busAddress } : {}) },
+            { log, ...(busAddress ? { busAddress } : {}) },
           );
 
     // Keep the tray in step with the client, coalescing bursts of changes.
@@ -156,27 +189,20 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
       }, TRAY_REFRESH_MS);
     };
     c.state.on('change', scheduleRefresh);
-    w.on('change', () => {
-      refreshTray();
-      dash.refresh();
-    });
+    const observe = () => gs.observe();
+    c.state.on('change', observe);
+    w.on('change', refreshTray);
     refreshTray();
 
-    if (opts.noWindow) {
-      print(`Dashboard: ${dash.loginUrl}`);
-    } else {
-      print(`Dashboard: ${dash.origin} (opening a window; run with --no-window to get a login link instead)`);
-      w.open();
-    }
+    // (Once per run: after a first-run setup the window is open already.)
+    openOrPrint(opts, dash, w, print);
     if (tray?.kind === 'none' && opts.noWindow) {
       log.info('no tray icon: stop with Ctrl+C');
     }
 
-    await new Promise<void>((resolve) => {
-      if (stop.signal.aborted) resolve();
-      else stop.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    await stopped;
     c.state.off('change', scheduleRefresh);
+    c.state.off('change', observe);
     if (refreshTimer) clearTimeout(refreshTimer);
     // Tell open pages before their server goes, so they show that mtt has quit (not "retrying").
     dash.broadcast('quit', { at: Date.now() });
@@ -184,9 +210,30 @@ export async function guiCommand(opts: GuiCommandOptions): Promise<number> {
   } finally {
     opts.signal.removeEventListener('abort', onAbort);
     stop.abort();
+    late.detach();
     // Quit means quit: every tunneled connection ends now, so nothing keeps the process alive.
     await Promise.all([window?.dispose(), tray?.close(), client?.close({ dropConnections: true })]);
+    session?.close();
     await dashboard?.close();
     await heldLock.release();
+  }
+}
+
+const shown = new WeakSet<Dashboard>();
+
+/** Opens the window, or prints the login link with --no-window. Once per dashboard. */
+function openOrPrint(
+  opts: GuiCommandOptions,
+  dash: Dashboard,
+  w: AppWindow,
+  print: (line: string) => void,
+): void {
+  if (shown.has(dash)) return;
+  shown.add(dash);
+  if (opts.noWindow) {
+    print(`Dashboard: ${dash.loginUrl}`);
+  } else {
+    print(`Dashboard: ${dash.origin} (opening a window; run with --no-window to get a login link instead)`);
+    w.open();
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { ClientSnapshot } from '../client/api.js';
 import type { TunnelField } from '../config/client-config.js';
+import type { SetupInfo } from './setup.js';
 import type { WindowState } from './window-state.js';
 
 /** Bytes per second for one tunnel, oldest first, one sample per `sampleMs`. */
@@ -23,6 +24,26 @@ export interface DashboardUpdate {
   now: number;
   /** The desktop GUI's own state (absent on a bare dashboard). */
   gui?: GuiState;
+  /** First run: no config file yet; the page shows the setup view. */
+  setup?: SetupInfo;
+}
+
+/** The client settings the settings view edits (the config file's top-level fields). */
+export interface GuiSettings {
+  server: string;
+  serverKey?: string;
+  heartbeatSeconds: number;
+  heartbeatTimeoutSeconds: number;
+  reconnectMaxSeconds: number;
+}
+
+/** The desktop GUI's own switches. */
+export interface GuiPreferences {
+  notifications: boolean;
+  /** An XDG autostart entry starts this GUI at login. */
+  startAtLogin: boolean;
+  /** The launcher is in the applications menu. */
+  launcher: boolean;
 }
 
 /** What the desktop GUI adds to each update. */
@@ -30,6 +51,11 @@ export interface GuiState {
   window: WindowState;
   /** The config file the client runs from. */
   configPath: string;
+  /** The client's private key file, and the record of trusted server keys. */
+  identityPath: string;
+  knownServersPath: string;
+  settings: GuiSettings;
+  preferences: GuiPreferences;
 }
 
 /** Body of every 4xx/5xx answer from the JSON API. */
@@ -37,6 +63,6 @@ export interface ApiError {
   error: string;
   /** The tunnel field the error is about, when there is one. */
   field?: TunnelField;
-  /** Every wrong tunnel field with its message (a form shows each beside its input). */
-  fields?: Partial<Record<TunnelField, string>>;
+  /** Every wrong field with its message (a form shows each beside its input). */
+  fields?: Partial<Record<TunnelField | keyof GuiSettings, string>>;
 }

@@ -25,11 +25,19 @@ export class FakeClient extends EventEmitter implements StateStoreLike, TunnelMa
   events: ClientSnapshot['events'] = [];
   /** Every successful change, for assertions. */
   changes: string[] = [];
+  /** The ports the server advertises for this key (absent: it did not say). */
+  allowedPorts: { low: number; high: number }[] | undefined;
+  paused = false;
 
   snapshot(): ClientSnapshot {
     return {
       connection: this.connection,
-      server: { address: 'tunnel.example.net:7835', fingerprint: 'SHA256:fakeServerKeyFingerprint' },
+      paused: this.paused,
+      server: {
+        address: 'tunnel.example.net:7835',
+        fingerprint: 'SHA256:fakeServerKeyFingerprint',
+        ...(this.allowedPorts ? { allowedPorts: this.allowedPorts } : {}),
+      },
       identity: {
         publicKeyLine:
           'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFake mtt-client',

@@ -27,6 +27,8 @@ export interface RealSetup {
   serverFingerprint: string;
   clientPublicKeyLine: string;
   configPath: string;
+  /** Starts the server again on its port after `server.close()` (same key; the client allowed or not). */
+  restartServer(opts?: { clientAllowed?: boolean }): Promise<MttServer>;
   /** The local HTTP service (the tunnels' target). */
   service: HttpServer & { port: number };
 }
@@ -45,19 +47,27 @@ export async function startRealSetup(
   const clientIdentity = generateIdentity('test-client');
   await writeIdentityFiles(join(dir, 'id_ed25519'), clientIdentity);
   const clientPublicKeyLine = formatPublicKeyLine(clientIdentity.publicRaw, 'test-client');
-  const server = await startServer({
+  const serverOptions = (port: number, clientAllowed = opts.clientAllowed) => ({
     host: '127.0.0.1',
-    port: 0,
+    port,
     identity: serverIdentity,
     // A client left off the allow-list is refused with unknown_key.
     allowList:
-      opts.clientAllowed === false
+      clientAllowed === false
         ? parseAllowList(formatPublicKeyLine(generateIdentity('someone-else').publicRaw, 'other'), 'test')
         : parseAllowList(clientPublicKeyLine, 'test'),
     publicHost: '127.0.0.1',
     allowPorts: [{ low: 1024, high: 65535 }],
   });
+  const server = await startServer(serverOptions(0));
   t.after(() => server.close());
+  const restartServer = async (o: { clientAllowed?: boolean } = {}) => {
+    const again = await startServer(
+      serverOptions(server.address.port, o.clientAllowed ?? opts.clientAllowed),
+    );
+    t.after(() => again.close());
+    return again;
+  };
 
   const service = createHttpServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(SERVICE_BODY) });
@@ -94,6 +104,7 @@ export async function startRealSetup(
     serverFingerprint: fingerprint(serverIdentity.publicRaw),
     clientPublicKeyLine,
     configPath,
+    restartServer,
     service: Object.assign(service, { port: (service.address() as AddressInfo).port }),
   };
 }

@@ -53,12 +53,20 @@ export function callClient<T>(fn: () => T): T {
   }
 }
 
-/** A ConfigError as a 400 naming its fields; anything else unchanged (it answers 500). */
-export function asHttpError(err: unknown): unknown {
+/**
+ * A ConfigError as a 400 naming its fields; anything else unchanged (it answers 500). `known` says
+ * which field names the caller's form has (the tunnel fields by default).
+ */
+export function asHttpError(err: unknown, known: (f: string) => boolean = isTunnelField): unknown {
   if (!(err instanceof ConfigError)) return err;
-  const fields: NonNullable<ApiError['fields']> = {};
-  for (const i of err.issues) if (isTunnelField(i.field)) fields[i.field] ??= i.message;
-  return new HttpError(400, err.message, isTunnelField(err.field) ? err.field : undefined, fields);
+  const fields: Record<string, string> = {};
+  for (const i of err.issues) if (known(i.field)) fields[i.field] ??= i.message;
+  return new HttpError(
+    400,
+    err.message,
+    (known(err.field) ? err.field : undefined) as ApiError['field'],
+    fields as ApiError['fields'],
+  );
 }
 
 const ok = (res: ServerResponse, status = 200) => sendJson(res, status, { ok: true });

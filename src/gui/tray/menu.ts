@@ -2,7 +2,7 @@
  * The tray menu as data: which items it has for a state, and what a click on each does. Pure, so the
  * menu is tested without a bus; status-notifier.ts serves it as com.canonical.dbusmenu.
  */
-import { Variant } from './dbus/marshal.js';
+import { Variant } from '../dbus/marshal.js';
 import type { TrayActions, TrayState } from './types.js';
 
 /** Fixed menu item ids; tunnel items get ids from TUNNEL_ID_BASE up, stable per name. */

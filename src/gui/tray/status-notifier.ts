@@ -7,9 +7,9 @@
  * object exists is retried a few times.
  */
 import type { Logger } from '../../util/logger.js';
-import { DBusConnection, DBusError, type MethodResult } from './dbus/connection.js';
-import { Variant } from './dbus/marshal.js';
-import type { DBusMessage } from './dbus/message.js';
+import { DBusConnection, DBusError, type MethodResult } from '../dbus/connection.js';
+import { Variant } from '../dbus/marshal.js';
+import type { DBusMessage } from '../dbus/message.js';
 import { type IconPixmap, iconSet } from './icons.js';
 import { buildMenu, MenuIds, type MenuItem, menuAction, runMenuAction } from './menu.js';
 import type { Tray, TrayActions, TrayState } from './types.js';

@@ -92,7 +92,7 @@ export async function createTray(actions: TrayActions, opts: CreateTrayOptions):
     opts.log.info('no tray icon on this platform yet; use the dashboard window', { platform });
     return new NoTray();
   }
-  const { sessionBusAddress } = await import('./dbus/connection.js');
+  const { sessionBusAddress } = await import('../dbus/connection.js');
   const address = opts.busAddress ?? sessionBusAddress();
   if (!address) {
     opts.log.warn('no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not set); running without a tray icon');

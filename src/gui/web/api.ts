@@ -1,10 +1,10 @@
-/** The web app's side of the dashboard API: the pushed state stream and the tunnel calls. */
+/** The web app's side of the dashboard API: the pushed state stream and the calls. */
 import { useEffect, useState } from 'preact/hooks';
 import type { TunnelConfig } from '../../config/client-config.js';
-import type { ApiError, DashboardUpdate } from '../dashboard-types.js';
+import type { ApiError, DashboardUpdate, GuiPreferences, GuiSettings } from '../dashboard-types.js';
 
-/** How the page's own link to the dashboard server is doing. */
-export type LinkState = 'connecting' | 'open' | 'lost' | 'closed';
+/** How the page's own link to mtt is doing: 'quit' when mtt said it is stopping. */
+export type LinkState = 'connecting' | 'open' | 'lost' | 'closed' | 'quit';
 
 /** The latest pushed state, when it arrived (page clock), and the link's health. */
 export interface DashboardFeed {
@@ -17,14 +17,20 @@ export interface DashboardFeed {
 export function useDashboardFeed(): DashboardFeed {
   const [feed, setFeed] = useState<DashboardFeed>({ update: undefined, receivedAt: 0, link: 'connecting' });
   useEffect(() => {
+    let quit = false;
     const source = new EventSource('/api/events');
     source.addEventListener('state', (ev) => {
       const update = JSON.parse((ev as MessageEvent<string>).data) as DashboardUpdate;
+      quit = false;
       setFeed({ update, receivedAt: Date.now(), link: 'open' });
     });
+    source.addEventListener('quit', () => {
+      quit = true;
+      setFeed((f) => ({ ...f, link: 'quit' }));
+    });
     source.addEventListener('error', () => {
-      // CLOSED means the browser gave up (e.g. 401 after the dashboard restarted with a new token).
-      const link: LinkState = source.readyState === EventSource.CLOSED ? 'closed' : 'lost';
+      // CLOSED means the browser gave up (e.g. 401 after mtt restarted with a new token).
+      const link: LinkState = quit ? 'quit' : source.readyState === EventSource.CLOSED ? 'closed' : 'lost';
       setFeed((f) => ({ ...f, link }));
     });
     return () => source.close();
@@ -32,7 +38,7 @@ export function useDashboardFeed(): DashboardFeed {
   return feed;
 }
 
-/** A refused API call, with the field the server named (if any). */
+/** A refused API call, with the fields the server named (if any). */
 export class ApiFailure extends Error {
   constructor(
     readonly status: number,
@@ -54,7 +60,7 @@ async function send(method: string, path: string, body?: unknown): Promise<void>
       credentials: 'same-origin',
     });
   } catch {
-    throw new ApiFailure(0, 'the dashboard server cannot be reached');
+    throw new ApiFailure(0, 'mtt cannot be reached');
   }
   if (res.ok) return;
   let err: ApiError = { error: `${res.status} ${res.statusText}` };
@@ -74,4 +80,10 @@ export const api = {
   updateTunnel: (name: string, t: TunnelConfig) => send('PUT', tunnelPath(name), t),
   removeTunnel: (name: string) => send('DELETE', tunnelPath(name)),
   setEnabled: (name: string, enabled: boolean) => send('PUT', `${tunnelPath(name)}/enabled`, { enabled }),
+  retry: (name: string) => send('POST', `${tunnelPath(name)}/retry`),
+  reconnect: () => send('POST', '/api/reconnect'),
+  setPaused: (paused: boolean) => send('PUT', '/api/paused', { paused }),
+  quit: () => send('POST', '/api/quit'),
+  updateSettings: (s: Partial<GuiSettings>) => send('PUT', '/api/settings', s),
+  setPreferences: (p: Partial<GuiPreferences>) => send('PUT', '/api/preferences', p),
 };

@@ -1,156 +1,174 @@
-/** The dashboard page: connection banner, tunnel cards, identity and events views. */
-import { useState } from 'preact/hooks';
-import type { ClientSnapshot, ConnectionState, TunnelView } from '../../client/api.js';
-import { formatHostPort } from '../../config/host-port.js';
+/**
+ * The dashboard page: a header with Pause and Quit, the connection banner, and four views in an
+ * accessible tab pattern (Tunnels, Events, Identity, Settings). When mtt is gone the page shows one
+ * offline state and nothing stays clickable.
+ */
+import { useRef, useState } from 'preact/hooks';
+import type { TunnelView } from '../../client/api.js';
 import type { DashboardUpdate, TunnelRates } from '../dashboard-types.js';
-import { ApiFailure, api, type LinkState, useDashboardFeed } from './api.js';
-import { formatBytes, formatDuration, formatRate, formatTime } from './format.js';
+import { formatRanges } from '../tunnel-validation.js';
+import { api, useDashboardFeed } from './api.js';
+import { ConnectionBanner, OfflineBanner, PausedBanner } from './banners.js';
+import { SettingsView } from './settings-view.js';
+import { SetupView } from './setup-view.js';
+import { TunnelCard } from './tunnel-card.js';
 import { TunnelForm } from './tunnel-form.js';
-import { CopyButton, Sparkline, StatusPill, useNow } from './widgets.js';
+import { EventsView, IdentityView } from './views.js';
 
-type Tab = 'tunnels' | 'identity' | 'events';
+type Tab = 'tunnels' | 'events' | 'identity' | 'settings';
 
 export function App() {
   const feed = useDashboardFeed();
   const [tab, setTab] = useState<Tab>('tunnels');
+  const [quitting, setQuitting] = useState(false);
   const update = feed.update;
+  const offline = feed.link !== 'open';
   if (!update) {
     return (
-      <main class="page">
+      <>
         <Header />
-        <LinkBanner link={feed.link === 'open' ? 'connecting' : feed.link} />
-        <p class="muted center">Loading…</p>
-      </main>
+        <main class="page" id="main">
+          <OfflineBanner link={feed.link} lastUpdate={0} />
+        </main>
+      </>
+    );
+  }
+  if (update.setup) {
+    return (
+      <>
+        <Header />
+        <main class={`page${offline ? ' is-offline' : ''}`} id="main">
+          {offline && <OfflineBanner link={feed.link} lastUpdate={feed.receivedAt} />}
+          <div class="live" inert={offline}>
+            <SetupView setup={update.setup} />
+          </div>
+        </main>
+      </>
     );
   }
   const s = update.snapshot;
+  // Server times (countdowns) on the page's clock.
+  const clockSkew = update.now - feed.receivedAt;
+  const active = s.tunnels.reduce((n, t) => n + t.activeConnections, 0);
+  const tabs: { id: Tab; label: string }[] = [
+    { id: 'tunnels', label: `Tunnels (${s.tunnels.length})` },
+    { id: 'events', label: `Events (${s.events.length})` },
+    { id: 'identity', label: 'Identity' },
+    ...(update.gui ? [{ id: 'settings' as const, label: 'Settings' }] : []),
+  ];
+  const shown = tabs.some((t) => t.id === tab) ? tab : 'tunnels';
   return (
-    <main class="page">
-      <Header />
-      <LinkBanner link={feed.link} />
-      <ConnectionBanner snapshot={s} update={update} receivedAt={feed.receivedAt} />
-      <div class="tabs" role="tablist">
-        <TabButton id="tunnels" tab={tab} setTab={setTab} label={`Tunnels (${s.tunnels.length})`} />
-        <TabButton id="identity" tab={tab} setTab={setTab} label="Identity" />
-        <TabButton id="events" tab={tab} setTab={setTab} label={`Events (${s.events.length})`} />
-      </div>
-      {tab === 'tunnels' && <TunnelsView tunnels={s.tunnels} rates={update.rates} />}
-      {tab === 'identity' && <IdentityView snapshot={s} />}
-      {tab === 'events' && <EventsView snapshot={s} />}
-    </main>
+    <>
+      <Header>
+        {update.gui && (
+          <div class="header-actions" inert={offline}>
+            {s.tunnels.length > 0 && (
+              <button
+                type="button"
+                class="btn btn-small"
+                onClick={() => void api.setPaused(!s.paused).catch(() => {})}
+              >
+                {s.paused ? 'Resume all' : 'Pause all'}
+              </button>
+            )}
+            <button type="button" class="btn btn-small" onClick={() => setQuitting(true)}>
+              Quit mtt
+            </button>
+          </div>
+        )}
+      </Header>
+      <main class={`page${offline ? ' is-offline' : ''}`} id="main">
+        {offline && <OfflineBanner link={feed.link} lastUpdate={feed.receivedAt} />}
+        <div class="live" inert={offline} aria-hidden={offline ? 'true' : undefined}>
+          {!offline && <ConnectionBanner snapshot={s} clockSkew={clockSkew} />}
+          {!offline && s.paused && <PausedBanner />}
+          <Tabs tabs={tabs} selected={shown} onSelect={setTab} />
+          <section class="tabpanel" role="tabpanel" id={`panel-${shown}`} aria-labelledby={`tab-${shown}`}>
+            {shown === 'tunnels' && <TunnelsView update={update} clockSkew={clockSkew} />}
+            {shown === 'events' && <EventsView snapshot={s} />}
+            {shown === 'identity' && <IdentityView snapshot={s} />}
+            {shown === 'settings' && update.gui && <SettingsView gui={update.gui} />}
+          </section>
+        </div>
+        {quitting && <QuitDialog active={active} onClose={() => setQuitting(false)} />}
+      </main>
+    </>
   );
 }
 
-function Header() {
+function Header({ children }: { children?: preact.ComponentChildren }) {
   return (
     <header class="topbar">
       <img src="/favicon.svg" alt="" width="28" height="28" />
       <h1>MiniTCPTunnel</h1>
+      <span class="spacer" />
+      {children}
     </header>
   );
 }
 
-function TabButton(p: { id: Tab; tab: Tab; setTab: (t: Tab) => void; label: string }) {
+/** The WAI-ARIA tab pattern: one tab stop, arrow keys (and Home/End) move between tabs. */
+function Tabs(p: { tabs: { id: Tab; label: string }[]; selected: Tab; onSelect: (t: Tab) => void }) {
+  const list = useRef<HTMLDivElement>(null);
+  const move = (ev: KeyboardEvent) => {
+    const i = p.tabs.findIndex((t) => t.id === p.selected);
+    const last = p.tabs.length - 1;
+    const next =
+      ev.key === 'ArrowRight'
+        ? i === last
+          ? 0
+          : i + 1
+        : ev.key === 'ArrowLeft'
+          ? i === 0
+            ? last
+            : i - 1
+          : ev.key === 'Home'
+            ? 0
+            : ev.key === 'End'
+              ? last
+              : -1;
+    if (next < 0) return;
+    ev.preventDefault();
+    p.onSelect(p.tabs[next]!.id);
+    list.current?.querySelector<HTMLElement>(`#tab-${p.tabs[next]!.id}`)?.focus();
+  };
   return (
-    <button
-      type="button"
-      role="tab"
-      class="tab"
-      aria-selected={p.tab === p.id}
-      id={`tab-${p.id}`}
-      onClick={() => p.setTab(p.id)}
-    >
-      {p.label}
-    </button>
-  );
-}
-
-function LinkBanner({ link }: { link: LinkState }) {
-  if (link === 'open' || link === 'connecting') return null;
-  return (
-    <div class="banner banner-error" role="status">
-      {link === 'lost'
-        ? 'Lost the link to the dashboard server; retrying…'
-        : 'The dashboard was closed. Open it again from the tray icon or run mtt gui.'}
+    <div class="tabs" role="tablist" aria-label="Views" ref={list} onKeyDown={move}>
+      {p.tabs.map((t) => (
+        <button
+          key={t.id}
+          type="button"
+          role="tab"
+          class="tab"
+          id={`tab-${t.id}`}
+          aria-selected={t.id === p.selected}
+          aria-controls={`panel-${t.id}`}
+          tabIndex={t.id === p.selected ? 0 : -1}
+          onClick={() => p.onSelect(t.id)}
+        >
+          {t.label}
+        </button>
+      ))}
     </div>
   );
 }
 
-/** What the control channel is doing, in words, with the fix when the server refused us. */
-function ConnectionBanner(p: { snapshot: ClientSnapshot; update: DashboardUpdate; receivedAt: number }) {
-  const c: ConnectionState = p.snapshot.connection;
-  const counting = 'nextTryAt' in c && c.nextTryAt !== undefined;
-  useNow(counting); // re-render every second while a countdown shows
-  // nextTryAt is on the client's clock: shift by how long ago the update arrived.
-  const serverNow = p.update.now + (Date.now() - p.receivedAt);
-  const nextIn = (at: number) => formatDuration(Math.max(0, Math.ceil((at - serverNow) / 1000)));
-  const addr = p.snapshot.server.address;
-  switch (c.kind) {
-    case 'connected':
-      return (
-        <div class="banner banner-ok" role="status" data-connection="connected">
-          <strong>Connected</strong> to <code>{addr}</code>
-          <span class="banner-detail">
-            server key <code class="fp">{c.serverFingerprint}</code> · since {formatTime(c.since)}
-          </span>
-        </div>
-      );
-    case 'connecting':
-      return (
-        <div class="banner banner-warn" role="status" data-connection="connecting">
-          <strong>Connecting</strong> to <code>{addr}</code>
-          {c.attempt > 1 ? ` (attempt ${c.attempt})` : ''}…
-        </div>
-      );
-    case 'reconnecting':
-      return (
-        <div class="banner banner-warn" role="status" data-connection="reconnecting">
-          <strong>Reconnecting</strong> to <code>{addr}</code> — next try in {nextIn(c.nextTryAt)}
-          <span class="banner-detail">
-            attempt {c.attempt}: {c.lastError}
-          </span>
-        </div>
-      );
-    case 'rejected':
-      return (
-        <div class="banner banner-error" role="alert" data-connection="rejected">
-          <strong>Rejected</strong> by <code>{addr}</code>: {c.message || c.reason}
-          {c.nextTryAt !== undefined ? ` — next try in ${nextIn(c.nextTryAt)}` : ' — not retrying'}
-          {c.reason === 'unknown_key' && (
-            <div class="keybox">
-              <p>
-                The server does not know this client's key. Ask the server's admin to add this line to its
-                allow-list (<code>authorized_keys</code>):
-              </p>
-              <div class="keyline">
-                <code data-keyline>{p.snapshot.identity.publicKeyLine}</code>
-                <CopyButton text={p.snapshot.identity.publicKeyLine} label="Copy public key line" />
-              </div>
-            </div>
-          )}
-          {c.reason === 'server_key_mismatch' && (
-            <p class="banner-detail">
-              The server's key is not the one this client pinned. If the server was reinstalled on purpose,
-              update the pinned fingerprint in the client config; otherwise someone may be in the middle.
-            </p>
-          )}
-        </div>
-      );
-    case 'stopped':
-      return (
-        <div class="banner banner-muted" role="status" data-connection="stopped">
-          The client is stopped.
-        </div>
-      );
-  }
-}
-
-function TunnelsView({ tunnels, rates }: { tunnels: TunnelView[]; rates: Record<string, TunnelRates> }) {
+function TunnelsView({ update, clockSkew }: { update: DashboardUpdate; clockSkew: number }) {
+  const tunnels = update.snapshot.tunnels;
+  const allowed = update.snapshot.server.allowedPorts;
   const [form, setForm] = useState<{ editing: TunnelView | undefined } | undefined>();
   const names = tunnels.map((t) => t.name);
+  const rates = (t: TunnelView): TunnelRates => update.rates[t.name] ?? { in: [], out: [] };
   return (
-    <section aria-labelledby="tab-tunnels">
+    <>
       <div class="toolbar">
+        <h2 class="view-title">Tunnels</h2>
+        {allowed && allowed.length > 0 && (
+          <span class="muted small" data-allowed-ports>
+            The server lets this client open ports {formatRanges(allowed)}.
+          </span>
+        )}
+        <span class="spacer" />
         <button type="button" class="btn btn-primary" onClick={() => setForm({ editing: undefined })}>
           + Add tunnel
         </button>
@@ -163,7 +181,9 @@ function TunnelsView({ tunnels, rates }: { tunnels: TunnelView[]; rates: Record<
           <TunnelCard
             key={t.name}
             tunnel={t}
-            rates={rates[t.name] ?? { in: [], out: [] }}
+            rates={rates(t)}
+            sampleMs={update.sampleMs}
+            clockSkew={clockSkew}
             onEdit={() => setForm({ editing: t })}
           />
         ))}
@@ -172,177 +192,55 @@ function TunnelsView({ tunnels, rates }: { tunnels: TunnelView[]; rates: Record<
         <TunnelForm
           editing={form.editing}
           takenNames={names.filter((n) => n !== form.editing?.name)}
+          {...(allowed ? { allowedPorts: allowed } : {})}
           onSubmit={(input) =>
             form.editing ? api.updateTunnel(form.editing.name, input) : api.addTunnel(input)
           }
           onClose={() => setForm(undefined)}
         />
       )}
-    </section>
+    </>
   );
 }
 
-function TunnelCard(p: { tunnel: TunnelView; rates: TunnelRates; onEdit: () => void }) {
-  const t = p.tunnel;
-  const [confirming, setConfirming] = useState(false);
+/** Quit asks first when connections are open: quitting ends them. */
+function QuitDialog({ active, onClose }: { active: number; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
   const [error, setError] = useState<string | undefined>();
-  const run = async (action: () => Promise<void>) => {
-    setError(undefined);
-    try {
-      await action();
-    } catch (err) {
-      setError(err instanceof ApiFailure ? err.message : String(err));
-    }
+  const open = (el: HTMLDialogElement | null) => {
+    ref.current = el;
+    if (el && !el.open) el.showModal();
   };
-  const rateIn = p.rates.in.at(-1) ?? 0;
-  const rateOut = p.rates.out.at(-1) ?? 0;
+  const quit = () => {
+    api.quit().then(onClose, (err: Error) => setError(err.message));
+  };
   return (
-    <article class={`card card-${t.status}`} data-tunnel={t.name} aria-label={`Tunnel ${t.name}`}>
-      <header class="card-head">
-        <h3>{t.name}</h3>
-        <StatusPill status={t.status} />
-      </header>
-      <dl class="route">
-        <dt>Public</dt>
-        <dd>
-          <code data-field="public">{t.publicAddress || `:${t.remotePort}`}</code>
-        </dd>
-        <dt>Local</dt>
-        <dd>
-          <code data-field="local">{formatHostPort(t.localHost, t.localPort)}</code>
-        </dd>
-      </dl>
-      {t.status === 'error' && (
-        <p class="card-error" data-field="error">
-          {t.error ?? 'unknown error'}
-        </p>
-      )}
-      <div class="stats">
-        <div class="stat">
-          <span class="stat-label">Connections</span>
-          <span class="stat-value" data-stat="active">
-            {t.activeConnections}
-          </span>
-          <span class="stat-sub" data-stat="total">
-            {t.totalConnections} total
-            {t.failedDials > 0 ? ` · ${t.failedDials} failed` : ''}
-          </span>
-        </div>
-        <div class="stat">
-          <span class="stat-label">
-            <span class="swatch swatch-in" aria-hidden="true" /> In
-          </span>
-          <span class="stat-value" data-stat="bytes-in">
-            {formatBytes(t.bytesIn)}
-          </span>
-          <span class="stat-sub">{formatRate(rateIn)}</span>
-        </div>
-        <div class="stat">
-          <span class="stat-label">
-            <span class="swatch swatch-out" aria-hidden="true" /> Out
-          </span>
-          <span class="stat-value" data-stat="bytes-out">
-            {formatBytes(t.bytesOut)}
-          </span>
-          <span class="stat-sub">{formatRate(rateOut)}</span>
-        </div>
-        <Sparkline rin={p.rates.in} rout={p.rates.out} label={`Transfer rate of ${t.name}`} />
-      </div>
+    <dialog
+      ref={open}
+      class="dialog"
+      aria-labelledby="quit-title"
+      aria-describedby="quit-text"
+      onClose={onClose}
+    >
+      <h2 id="quit-title">Quit mtt?</h2>
+      <p id="quit-text">
+        {active > 0
+          ? `${active} connection${active > 1 ? 's are' : ' is'} open through the tunnels. Quitting ends ${active > 1 ? 'them' : 'it'} now, and the public ports close.`
+          : 'The tunnels close and the public ports stop answering until mtt runs again.'}
+      </p>
       {error && (
-        <p class="card-error" role="alert">
+        <p class="form-error" role="alert">
           {error}
         </p>
       )}
-      <footer class="card-actions">
-        <label class="switch">
-          <input
-            type="checkbox"
-            role="switch"
-            checked={t.enabled}
-            aria-checked={t.enabled}
-            aria-label={`Enabled ${t.name}`}
-            onChange={(e) => {
-              const enabled = (e.currentTarget as HTMLInputElement).checked;
-              void run(() => api.setEnabled(t.name, enabled));
-            }}
-          />
-          <span class="slider" aria-hidden="true" />
-          <span>{t.enabled ? 'Enabled' : 'Disabled'}</span>
-        </label>
-        <span class="spacer" />
-        {confirming ? (
-          <>
-            <span class="muted">Delete?</span>
-            <button
-              type="button"
-              class="btn btn-danger btn-small"
-              onClick={() => run(() => api.removeTunnel(t.name))}
-            >
-              Delete {t.name}
-            </button>
-            <button type="button" class="btn btn-small" onClick={() => setConfirming(false)}>
-              Keep
-            </button>
-          </>
-        ) : (
-          <>
-            <button type="button" class="btn btn-small" onClick={p.onEdit}>
-              Edit
-            </button>
-            <button type="button" class="btn btn-small" onClick={() => setConfirming(true)}>
-              Delete
-            </button>
-          </>
-        )}
-      </footer>
-    </article>
-  );
-}
-
-function IdentityView({ snapshot }: { snapshot: ClientSnapshot }) {
-  const id = snapshot.identity;
-  return (
-    <section class="panel" aria-labelledby="tab-identity">
-      <h2>This client's identity</h2>
-      <p class="muted">
-        The server admits only keys on its allow-list. Give this public key line to the server's admin; the
-        private key never leaves this machine.
-      </p>
-      <div class="kv">
-        <span class="k">Public key</span>
-        <div class="keyline">
-          <code data-identity="key">{id.publicKeyLine}</code>
-          <CopyButton text={id.publicKeyLine} label="Copy public key" />
-        </div>
-        <span class="k">Fingerprint</span>
-        <div class="keyline">
-          <code data-identity="fingerprint">{id.fingerprint}</code>
-          <CopyButton text={id.fingerprint} label="Copy fingerprint" />
-        </div>
-        <span class="k">Server</span>
-        <code>{snapshot.server.address}</code>
-        <span class="k">Pinned server key</span>
-        <code>{snapshot.server.fingerprint ?? 'not pinned yet'}</code>
+      <div class="dialog-actions">
+        <button type="button" class="btn" onClick={() => ref.current?.close()}>
+          Cancel
+        </button>
+        <button type="button" class="btn btn-danger" onClick={quit} data-quit>
+          {active > 0 ? `End ${active} connection${active > 1 ? 's' : ''} and quit` : 'Quit'}
+        </button>
       </div>
-    </section>
-  );
-}
-
-function EventsView({ snapshot }: { snapshot: ClientSnapshot }) {
-  const events = [...snapshot.events].reverse();
-  if (events.length === 0) return <p class="muted center">No events yet.</p>;
-  return (
-    <section class="panel" aria-labelledby="tab-events">
-      <ol class="events">
-        {events.map((e, i) => (
-          <li key={`${e.at}-${i}`} class={`event event-${e.level}`}>
-            <time>{formatTime(e.at)}</time>
-            <span class={`level level-${e.level}`}>{e.level}</span>
-            {e.tunnel && <span class="event-tunnel">{e.tunnel}</span>}
-            <span class="event-msg">{e.message}</span>
-          </li>
-        ))}
-      </ol>
-    </section>
+    </dialog>
   );
 }

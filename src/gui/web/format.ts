@@ -1,4 +1,5 @@
-/** Number and time formatting for the dashboard. */
+/** Number and time formatting for the dashboard, and peer text made safe to show. */
+import { escapeControls } from '../../util/escape.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
@@ -30,4 +31,17 @@ export function formatDuration(secs: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m} min`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** Milliseconds -> "850 ms", "12 s", "3 min". */
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(ms / 1000);
+}
+
+/**
+ * Text that came from a peer or a file (a server's message, an error, a visitor's address): control
+ * and bidi characters shown as escapes, so they cannot reorder or hide what the page says.
+ */
+export function peer(text: string): string {
+  return escapeControls(text);
 }

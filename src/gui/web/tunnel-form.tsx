@@ -6,6 +6,7 @@ import {
   draftToInput,
   emptyDraft,
   type FieldErrors,
+  formatRanges,
   type TunnelDraft,
   validateTunnelDraft,
 } from '../tunnel-validation.js';
@@ -86,19 +87,42 @@ export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClos
     setErrors({ ...errors, [key]: fresh[key] });
   };
 
+  const [summary, setSummary] = useState('');
+  const formRef = useRef<HTMLFormElement>(null);
+  /** Says how many fields need a fix (a live region) and puts the focus on the first of them. */
+  const flag = (found: FieldErrors) => {
+    const wrong = Object.keys(found).filter((k) => found[k as keyof FieldErrors] !== undefined);
+    setSummary(
+      wrong.length === 0 ? '' : `${wrong.length} field${wrong.length > 1 ? 's need' : ' needs'} a fix.`,
+    );
+    const first = [...FIELDS, ...LIMIT_FIELDS].find((f) => wrong.includes(f.key))?.key ?? wrong[0];
+    if (first) {
+      const more = formRef.current?.querySelector('details');
+      if (more && ['compress', 'proxyProtocol', 'permitFrom', 'maxConnections', 'rateLimit'].includes(first))
+        more.open = true;
+      formRef.current?.querySelector<HTMLElement>(`#f-${first}`)?.focus();
+    }
+  };
+
   const submit = async (ev: Event) => {
     ev.preventDefault();
     setFormError(undefined);
     const found = check(draft);
     setErrors(found);
-    if (Object.values(found).some((e) => e !== undefined)) return;
+    if (Object.values(found).some((e) => e !== undefined)) {
+      flag(found);
+      return;
+    }
+    setSummary('');
     setBusy(true);
     try {
       await onSubmit(draftToInput(draft));
       onClose();
     } catch (err) {
       if (err instanceof ApiFailure && err.field !== undefined && err.field !== 'enabled') {
-        setErrors(err.fields ?? { [err.field]: err.message });
+        const found = (err.fields ?? { [err.field]: err.message }) as FieldErrors;
+        setErrors(found);
+        flag(found);
       } else {
         setFormError(err instanceof Error ? err.message : String(err));
       }
@@ -109,10 +133,13 @@ export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClos
 
   return (
     <dialog ref={dialog} class="dialog" aria-labelledby="tunnel-form-title" onClose={onClose}>
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={submit} noValidate ref={formRef}>
         <h2 id="tunnel-form-title">{editing ? `Edit ${editing.name}` : 'Add a tunnel'}</h2>
         <p class="muted">
           Connections to the public port on the server are forwarded to the local host and port.
+          {allowedPorts && allowedPorts.length > 0
+            ? ` The server allows ports ${formatRanges(allowedPorts)}.`
+            : ''}
         </p>
         {FIELDS.map((f) => (
           <TextInput key={f.key} spec={f} draft={draft} errors={errors} set={set} blur={blur} />
@@ -165,23 +192,29 @@ export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClos
               placeholder="anyone the server allows"
               spellcheck={false}
               aria-invalid={errors.permitFrom ? 'true' : 'false'}
-              aria-describedby={errors.permitFrom ? 'f-permitFrom-error' : 'f-permitFrom-hint'}
+              aria-describedby="f-permitFrom-hint f-permitFrom-error"
               onInput={(e) => set('permitFrom', (e.currentTarget as HTMLTextAreaElement).value)}
               onBlur={() => blur('permitFrom')}
             />
             <p class="field-hint" id="f-permitFrom-hint">
               Addresses or CIDR blocks, e.g. 203.0.113.0/24, 2001:db8::/32.
             </p>
-            {errors.permitFrom && (
-              <p class="field-error" id="f-permitFrom-error" data-field="permitFrom">
-                {errors.permitFrom}
-              </p>
-            )}
+            <p
+              class={errors.permitFrom ? 'field-error' : 'field-error empty'}
+              id="f-permitFrom-error"
+              data-field={errors.permitFrom ? 'permitFrom' : undefined}
+              aria-live="polite"
+            >
+              {errors.permitFrom ?? ''}
+            </p>
           </div>
           {LIMIT_FIELDS.map((f) => (
             <TextInput key={f.key} spec={f} draft={draft} errors={errors} set={set} blur={blur} />
           ))}
         </details>
+        <p class="form-status" role="status" data-summary>
+          {summary}
+        </p>
         {formError && (
           <p class="form-error" role="alert">
             {formError}
@@ -221,7 +254,7 @@ function TextInput(p: {
 }) {
   const f = p.spec;
   const err = p.errors[f.key];
-  const describedBy = err ? `f-${f.key}-error` : f.hint ? `f-${f.key}-hint` : undefined;
+  const describedBy = [f.hint ? `f-${f.key}-hint` : '', `f-${f.key}-error`].filter((x) => x).join(' ');
   return (
     <div class={`field${err ? ' has-error' : ''}`}>
       <label for={`f-${f.key}`}>{f.label}</label>
@@ -243,11 +276,14 @@ function TextInput(p: {
           {f.hint}
         </p>
       )}
-      {err && (
-        <p class="field-error" id={`f-${f.key}-error`} data-field={f.key}>
-          {err}
-        </p>
-      )}
+      <p
+        class={err ? 'field-error' : 'field-error empty'}
+        id={`f-${f.key}-error`}
+        data-field={err ? f.key : undefined}
+        aria-live="polite"
+      >
+        {err ?? ''}
+      </p>
     </div>
   );
 }

@@ -1,7 +1,7 @@
 /** The tray without a bus: icons, the snapshot-to-tray mapping, the menu model, the no-tray fallback. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Variant } from '../../../src/gui/tray/dbus/marshal.js';
+import type { Variant } from '../../../src/gui/dbus/marshal.js';
 import { ICON_SIZES, renderIcon } from '../../../src/gui/tray/icons.js';
 import { buildMenu, MenuId, MenuIds, menuAction, runMenuAction } from '../../../src/gui/tray/menu.js';
 import {

@@ -66,9 +66,9 @@ test('banners: reconnecting counts down, unknown_key offers the key line, views 
   await keyline.waitFor({ timeout: UI_TIMEOUT });
   const line = fake.snapshot().identity.publicKeyLine;
   assert.equal(await keyline.textContent(), line);
-  await page.getByRole('button', { name: 'Copy public key line' }).click();
+  await page.getByRole('button', { name: 'Copy: public key line' }).click();
   await page
-    .getByRole('button', { name: 'Copy public key line' })
+    .getByRole('button', { name: 'Copy: public key line' })
     .filter({ hasText: 'Copied' })
     .waitFor({ timeout: 5000 });
   assert.equal(await page.evaluate('navigator.clipboard.readText()'), line);
@@ -81,12 +81,19 @@ test('banners: reconnecting counts down, unknown_key offers the key line, views 
   await page.getByRole('tab', { name: /Events/ }).click();
   await page.locator('.event', { hasText: 'dial 127.0.0.1:3000 failed' }).waitFor({ timeout: UI_TIMEOUT });
 
-  // The page notices when the dashboard server goes away.
+  // The page notices when mtt goes away, and shows one offline state: no stale green banner, nothing
+  // left clickable.
+  await page.getByRole('tab', { name: /Tunnels/ }).click();
+  fake.setConnection({ kind: 'connected', serverFingerprint: 'SHA256:x', since: Date.now() });
+  await page.locator('[data-connection="connected"]').waitFor({ timeout: UI_TIMEOUT });
   dashClosed = true;
   await dash.close();
-  await page
-    .getByText(/Lost the link to the dashboard server|The dashboard was closed/)
-    .waitFor({ timeout: UI_TIMEOUT });
+  const offline = page.locator('[data-offline]');
+  await offline.waitFor({ timeout: UI_TIMEOUT });
+  assert.match((await offline.textContent()) ?? '', /Not connected to mtt.*mtt does not answer/);
+  assert.equal(await page.locator('[data-connection]').count(), 0, 'no stale connection banner');
+  assert.equal(await page.locator('.live').getAttribute('inert'), '', 'the stale state is inert');
+  assert.equal(await page.getByRole('button', { name: '+ Add tunnel' }).count(), 0, 'no usable controls');
 });
 
 test('a real client whose key the server does not know shows unknown_key with its own key line', {

@@ -187,13 +187,13 @@ test('the dashboard drives a real client: login, add, traffic, validation, disab
   });
 
   await t.test('edit and delete work through the card', async () => {
-    await card.getByRole('button', { name: 'Edit' }).click();
+    await card.getByRole('button', { name: 'Edit web' }).click();
     await page.getByLabel('Name').fill('site');
     await page.getByRole('button', { name: 'Save' }).click();
     const renamed = page.locator('[data-tunnel="site"]');
     await renamed.locator('[data-status="active"]').waitFor({ timeout: UI_TIMEOUT });
-    await renamed.getByRole('button', { name: 'Delete', exact: true }).click();
-    await renamed.getByRole('button', { name: 'Delete site' }).click();
+    await renamed.getByRole('button', { name: 'Delete site', exact: true }).click();
+    await renamed.getByRole('button', { name: 'Yes, delete site' }).click();
     await renamed.waitFor({ state: 'detached', timeout: UI_TIMEOUT });
     await waitForFile(setup.configPath, (text) => /"tunnels": \[\]/.test(text));
     await retryUntil('the public port to close', () => refused(remotePort), 10_000);

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
-import { DBusConnection, DBusError } from '../../../src/gui/tray/dbus/connection.js';
-import { Variant } from '../../../src/gui/tray/dbus/marshal.js';
+import { DBusConnection, DBusError } from '../../../src/gui/dbus/connection.js';
+import { Variant } from '../../../src/gui/dbus/marshal.js';
 import { startPrivateBus } from './lib/private-bus.js';
 
 const run = promisify(execFile);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { DashboardUpdate } from '../../../src/gui/dashboard-types.js';
-import type { Variant } from '../../../src/gui/tray/dbus/marshal.js';
+import type { Variant } from '../../../src/gui/dbus/marshal.js';
 import { rawRequest, SseReader } from '../../gui/http-helpers.js';
 import { freePort, startRealSetup } from '../../gui/real-setup.js';
 import { waitForFile } from '../../gui/wait.js';

@@ -18,6 +18,10 @@ export interface TestBrowser {
     colorScheme?: 'light' | 'dark';
     width?: number;
     height?: number;
+    /** Emulate Windows High Contrast / forced colors. */
+    forcedColors?: boolean;
+    /** Let a test inject scripts (axe-core) past the dashboard's CSP. */
+    bypassCSP?: boolean;
   }): Promise<BrowserContext>;
   close(): Promise<void>;
 }
@@ -44,6 +48,8 @@ export async function launchBrowser(): Promise<TestBrowser> {
         colorScheme: opts.colorScheme ?? 'light',
         viewport: { width: opts.width ?? 1100, height: opts.height ?? 760 },
         deviceScaleFactor: 1,
+        forcedColors: opts.forcedColors ? 'active' : 'none',
+        bypassCSP: opts.bypassCSP ?? false,
       }),
     // Playwright gives every launch a fresh temporary profile and removes it on close.
     close: () => browser.close(),

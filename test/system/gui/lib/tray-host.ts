@@ -2,9 +2,9 @@
  * A stand-in tray host for tests: it owns org.kde.StatusNotifierWatcher on a private bus, records items
  * that register, and reads and clicks them the way a panel would.
  */
-import { DBusConnection } from '../../../../src/gui/tray/dbus/connection.js';
-import { Variant } from '../../../../src/gui/tray/dbus/marshal.js';
-import type { DBusMessage } from '../../../../src/gui/tray/dbus/message.js';
+import { DBusConnection } from '../../../../src/gui/dbus/connection.js';
+import { Variant } from '../../../../src/gui/dbus/marshal.js';
+import type { DBusMessage } from '../../../../src/gui/dbus/message.js';
 
 const WATCHER = 'org.kde.StatusNotifierWatcher';
 

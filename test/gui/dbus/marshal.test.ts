@@ -1,14 +1,9 @@
 /** D-Bus wire code without a bus: marshalling, framing split at every byte, hostile input, addresses. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { socketPathOf } from '../../../src/gui/tray/dbus/connection.js';
-import { parseSignature, Variant, WireReader, WireWriter } from '../../../src/gui/tray/dbus/marshal.js';
-import {
-  decodeMessage,
-  encodeMessage,
-  MessageSplitter,
-  MessageType,
-} from '../../../src/gui/tray/dbus/message.js';
+import { socketPathOf } from '../../../src/gui/dbus/connection.js';
+import { parseSignature, Variant, WireReader, WireWriter } from '../../../src/gui/dbus/marshal.js';
+import { decodeMessage, encodeMessage, MessageSplitter, MessageType } from '../../../src/gui/dbus/message.js';
 
 describe('D-Bus marshalling', () => {
   test('round-trips nested containers, variants and alignment', () => {
