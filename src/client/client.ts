@@ -155,7 +155,7 @@ export interface ClientFromConfigOptions {
 
 /** Loads the identity named by a config, creating the default one on first run. */
 export async function loadClientIdentity(
-  loaded: Pick<LoadedClientConfig, 'identityPath'>,
+  loaded: Pick<LoadedClientConfig, 'identityPath'> & Partial<LoadedClientConfig>,
   log: Logger,
 ): Promise<{ identity: Identity; path: string; created: boolean }> {
   if (loaded.identityPath)
