@@ -42,6 +42,8 @@ export interface AcceptorOptions {
   maxPerSource?: number;
   firstFrameTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** A connection silent this long in the middle of a frame is closed (PARTIAL_FRAME_TIMEOUT_MS). */
+  partialFrameTimeoutMs?: number;
   /** Takes over after the first frame; throws or rejects to close the connection. */
   dispatch(first: ClientMessage, hs: Handshaking): Promise<void> | void;
 }
@@ -101,7 +103,13 @@ export class Acceptor {
       clearTimeout(timer);
     };
 
-    const conn: ServerConnection = new FramedConnection(socket, decodeClientMessage);
+    const conn: ServerConnection = new FramedConnection(
+      socket,
+      decodeClientMessage,
+      this.#o.partialFrameTimeoutMs !== undefined
+        ? { partialFrameTimeoutMs: this.#o.partialFrameTimeoutMs }
+        : {},
+    );
     conn.onClose(release);
     // One deadline: first the short one for the first frame, then what is left of the whole budget.
     const started = Date.now();

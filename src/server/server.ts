@@ -49,6 +49,8 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** The first frame's deadline. */
   firstFrameTimeoutMs?: number;
+  /** A connection silent this long in the middle of a frame is closed. */
+  partialFrameTimeoutMs?: number;
   /** How long a visitor waits for a data channel. */
   pairingTimeoutMs?: number;
   /** Visitors that may wait for a data channel at once. */
@@ -122,6 +124,9 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       : {}),
     ...(opts.firstFrameTimeoutMs !== undefined ? { firstFrameTimeoutMs: opts.firstFrameTimeoutMs } : {}),
     ...(opts.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
+    ...(opts.partialFrameTimeoutMs !== undefined
+      ? { partialFrameTimeoutMs: opts.partialFrameTimeoutMs }
+      : {}),
     dispatch: (first, hs) =>
       dispatch(
         { identity: opts.identity, sessions, metrics, log, allowList: () => watch?.entries ?? fixed },

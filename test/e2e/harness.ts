@@ -15,6 +15,49 @@ import {
   parseAllowList,
 } from '../../src/identity/index.js';
 import { type MttServer, type ServerOptions, startServer } from '../../src/server/index.js';
+import { createLogger, type Logger } from '../../src/util/logger.js';
+
+/** One line of a captured JSON log. */
+export interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** A debug-level logger whose lines a test can search and wait for (the server's reasons). */
+export function captureLog(): {
+  log: Logger;
+  lines: LogLine[];
+  waitFor(test: (l: LogLine) => boolean, ms?: number): Promise<LogLine>;
+} {
+  const lines: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  const log = createLogger({
+    level: 'debug',
+    format: 'json',
+    write: (line) => {
+      lines.push(JSON.parse(line) as LogLine);
+      for (const w of [...waiters]) w();
+    },
+  });
+  const waitFor = (test: (l: LogLine) => boolean, ms = 5000) =>
+    new Promise<LogLine>((resolve, reject) => {
+      const check = () => {
+        const hit = lines.find(test);
+        if (!hit) return;
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no matching log line within ${ms} ms`));
+      }, ms);
+      waiters.add(check);
+      check();
+    });
+  return { log, lines, waitFor };
+}
 
 /** A port that was free a moment ago. */
 export async function freePort(): Promise<number> {

@@ -13,7 +13,7 @@ import {
 } from '../../src/protocol/messages.js';
 import { FramedConnection } from '../../src/transport/framed-connection.js';
 import { runClientHandshake, runDataClientHandshake } from '../../src/transport/handshake.js';
-import { dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
+import { captureLog, dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
 
 function closed(s: Socket): Promise<void> {
   return new Promise((resolve) => {
@@ -35,28 +35,41 @@ async function stillServes(port: number): Promise<void> {
 test('garbage on the control port closes that socket only', async (t) => {
   const echo = await echoServer(t);
   const remotePort = await freePort();
+  const cap = captureLog();
   const { client, server } = await startPair(t, {
+    server: { log: cap.log },
     tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
   });
   await tunnelsActive(client);
-  const garbage = [
-    Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
-    randomBytes(4096),
-    Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]),
-    Buffer.from([0, 0, 0, 6, 0x99, 0, 0, 0, 0, 0]),
+  // Each is refused for what it is, at once: not by a deadline that would close it anyway.
+  const garbage: Array<[Buffer, RegExp]> = [
+    [Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), /frame length \d+ exceeds the limit of 1024/],
+    [Buffer.concat([Buffer.from([0x7f, 0, 0, 0]), randomBytes(4092)]), /exceeds the limit of 1024/],
+    [Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3]), /frame length 4294967295 exceeds/],
+    [Buffer.from([0, 0, 0, 6, 0x99, 0, 0, 0, 0, 0]), /unknown message type 0x99/],
   ];
-  for (const g of garbage) {
+  for (const [g, reason] of garbage) {
     const s = connect({ host: '127.0.0.1', port: server.address.port });
     await once(s, 'connect');
+    const started = Date.now();
     s.write(g);
     await closed(s);
+    const took = Date.now() - started;
+    assert.ok(took < 1000, `closed after ${took} ms`);
+    await cap.waitFor(
+      (l) => l.msg === 'connection dropped before its hello' && reason.test(String(l.error)),
+      1000,
+    );
   }
   await stillServes(remotePort);
   assert.equal(client.state.snapshot().connection.kind, 'connected');
 });
 
 test('a half handshake times out and is closed; others still connect', async (t) => {
-  const { server, startClient, client } = await startPair(t, { server: { handshakeTimeoutMs: 300 } });
+  const cap = captureLog();
+  const { server, startClient, client } = await startPair(t, {
+    server: { handshakeTimeoutMs: 300, log: cap.log },
+  });
   // The pair's own client holds the key; the one started below must find it free.
   await client.close();
   const clientIdentity = generateIdentity('half');
@@ -74,12 +87,17 @@ test('a half handshake times out and is closed; others still connect', async (t)
   await closed(s);
   const took = Date.now() - started;
   assert.ok(took < 2000, `closed after ${took} ms`);
+  const why = await cap.waitFor((l) => l.msg === 'handshake timed out', 1000);
+  assert.equal(why.what, 'the handshake');
   const other = startClient();
   await other.waitFor((x) => x.connection.kind === 'connected');
 });
 
 test('too many handshakes at once: the extra connections are refused, the server keeps serving', async (t) => {
-  const { server, startClient, client } = await startPair(t, { server: { maxUnauthenticated: 3 } });
+  const cap = captureLog();
+  const { server, startClient, client } = await startPair(t, {
+    server: { maxUnauthenticated: 3, log: cap.log },
+  });
   await client.close();
   const idle = await Promise.all(
     Array.from({ length: 3 }, async () => {
@@ -90,7 +108,11 @@ test('too many handshakes at once: the extra connections are refused, the server
     }),
   );
   const extra = connect({ host: '127.0.0.1', port: server.address.port });
+  const started = Date.now();
   await closed(extra);
+  assert.ok(Date.now() - started < 1000, `refused after ${Date.now() - started} ms`);
+  const why = await cap.waitFor((l) => l.msg === 'connection refused: too many handshakes in progress', 1000);
+  assert.equal(why.limit, '3 in total');
   for (const s of idle) s.destroy();
   await Promise.all(idle.map(closed));
   const c = startClient();
