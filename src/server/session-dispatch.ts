@@ -37,7 +37,7 @@ export function dispatch(ctx: DispatchContext, first: ClientMessage, hs: Handsha
 async function control(ctx: DispatchContext, hello: ClientHello, hs: Handshaking): Promise<void> {
   let pending: Awaited<ReturnType<typeof runServerHandshake>>;
   try {
-    pending = await runServerHandshake(hs.conn, hello, { identity: ctx.identity, timeoutMs: hs.timeLeft() });
+    pending = await runServerHandshake(hs.conn, hello, { identity: ctx.identity, timeoutMs: 'caller' });
   } catch (err) {
     if (isProtocolError(err) && err.code === 'ERR_BAD_SIGNATURE') ctx.metrics.authFailed('bad_signature');
     throw err;

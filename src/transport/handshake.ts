@@ -126,15 +126,17 @@ export interface PendingServerSession {
 export async function runServerHandshake(
   conn: ServerConnection,
   hello: ClientHello,
-  opts: { identity: HandshakeIdentity; timeoutMs?: number } & HandshakeFixtures,
+  opts: { identity: HandshakeIdentity; timeoutMs?: number | 'caller' } & HandshakeFixtures,
 ): Promise<PendingServerSession> {
-  const deadline = new Deadline(opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+  // 'caller': the caller holds the connection to one deadline of its own (the server's acceptor).
+  const deadline =
+    opts.timeoutMs === 'caller' ? undefined : new Deadline(opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
   const hs = new ServerHandshake(opts);
   const { hello: serverHello, keys } = hs.onClientHello(hello);
   conn.send(serverHello);
   conn.encoder.setKeys(keys.send);
   conn.decoder.setKeys(keys.receive);
-  const auth = await conn.receive(deadline.left());
+  const auth = await conn.receive(deadline?.left());
   if (auth.type !== 'ClientAuth') throw unexpected(auth.type, 'ClientAuth');
   let clientKey: Buffer;
   try {
