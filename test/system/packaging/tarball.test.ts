@@ -88,6 +88,10 @@ test('npm pack: the tarball has the built package, LICENSE, schemas and typed en
     'dist/src/cli/main.js',
     'schema/client-config.schema.json',
     'schema/server-config.schema.json',
+    'deploy/systemd/mtt-server.service',
+    'deploy/systemd/mtt-client.service',
+    'deploy/container/Containerfile',
+    'deploy/container/healthcheck.mjs',
   ]) {
     assert.ok(files.has(f), f);
   }
