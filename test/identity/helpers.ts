@@ -7,8 +7,12 @@ import { after } from 'node:test';
 /** Path of ssh-keygen, used as the reference implementation of the OpenSSH formats. */
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 
-/** Skip reason when ssh-keygen is not installed (false when it is). */
-export const noSshKeygen: string | false = existsSync(SSH_KEYGEN) ? false : 'ssh-keygen is not installed';
+/** Throws (no skip) when ssh-keygen, the reference implementation, is not installed. */
+export function requireSshKeygen(): void {
+  if (!existsSync(SSH_KEYGEN)) {
+    throw new Error(`${SSH_KEYGEN} is missing: apt-get install -y --no-install-recommends openssh-client`);
+  }
+}
 
 /** A fresh temporary folder, removed after the test file finishes. */
 export async function tempDir(): Promise<string> {
