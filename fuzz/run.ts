@@ -284,9 +284,9 @@ async function replay(opts: FuzzOptions): Promise<number> {
     const saved = JSON.parse(readFileSync(opts.replay, 'utf8')) as Finding;
     targetName = saved.target;
     label = `${opts.replay} (${saved.kind}: ${saved.error.slice(0, 200)})`;
-    if (targetName === LIVE) {
-      const { replayLive } = await import('./live/live.js');
-      return replayLive(saved);
+    if (targetName === LIVE || targetName === 'live-session') {
+      const { replayLive, replaySession } = await import('./live/live.js');
+      return targetName === LIVE ? replayLive(saved) : replaySession(saved);
     }
     input = fromJson(saved.input);
   } else {

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     Atomics.store(progress, 0, done);
     // Big frames leave external garbage that V8 collects lazily; keep the campaign's own RSS modest
     // on a shared machine.
-    if (gc && (done & 255) === 0 && process.memoryUsage.rss() > RSS_SOFT_LIMIT) gc();
+    if (gc && (done & 31) === 0 && process.memoryUsage.rss() > RSS_SOFT_LIMIT) gc();
     if (done === LEAK_WARMUP && gc) {
       gc();
       heapStart = process.memoryUsage().heapUsed;

@@ -130,14 +130,16 @@ class ServerChild {
         () => reject(new Error(`the server child did not answer within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      this.#pending.push((m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.proc.once('exit', () => {
+      const onExit = () => {
         clearTimeout(timer);
         reject(new Error(`the server child exited (${this.stderr.slice(-2000)})`));
+      };
+      this.#pending.push((m) => {
+        clearTimeout(timer);
+        this.proc.off('exit', onExit);
+        resolve(m);
       });
+      this.proc.once('exit', onExit);
     });
   }
 
@@ -379,9 +381,15 @@ async function runSessions(
       try {
         r = await runSessionCase(o.seed, index, ctx);
       } catch (err) {
-        report(
-          finding('crash', o.seed, index, `the session case itself failed: ${(err as Error).stack ?? err}`),
-        );
+        report({
+          ...finding(
+            'crash',
+            o.seed,
+            index,
+            `the session case itself failed: ${(err as Error).stack ?? err}`,
+          ),
+          target: 'live-session',
+        });
         continue;
       }
       s.cases++;
@@ -767,4 +775,38 @@ export async function replayLive(f: Pick<Finding, 'seed' | 'index'>): Promise<nu
   );
   await rig.close();
   return alive && 'ms' in p && r.end !== 'hang' ? 0 : 1;
+}
+
+/** Re-runs one session case against a fresh session server; 1 when the finding shows again. */
+export async function replaySession(f: Pick<Finding, 'seed' | 'index'>): Promise<number> {
+  if (f.index < 0) {
+    process.stdout.write(
+      'this finding is about the whole run (not one case): re-run the campaign with its seed\n',
+    );
+    return 0;
+  }
+  const dir = mkdtempSync(join(tmpdir(), `mtt-fuzz-session-${process.pid}-`));
+  const low = 20_000 + (process.pid % 1000) * 10;
+  const ports = { low, high: low + 9 };
+  const child = new ServerChild({
+    dir,
+    allowed: formatPublicKeyLine(identityOf(SESSION_KEY_SEED).publicRaw, 'fuzz-session'),
+    allowPorts: ports,
+    format: 'json',
+  });
+  try {
+    const ready = await child.next();
+    if (ready.type !== 'ready') throw new Error('the session server did not start');
+    const r = await runSessionCase(f.seed, f.index, { port: ready.port, ports });
+    const left = await r.leftOpen;
+    const alive = child.exited === undefined;
+    process.stdout.write(
+      `session case ${f.index} (seed ${f.seed}): login ${r.login}; ${r.log.join('; ')}\n` +
+        `channels left open after the session: ${left}; server ${alive ? 'up' : `DOWN: ${child.stderr.slice(-3000)}`}\n`,
+    );
+    return alive && left === 0 ? 0 : 1;
+  } finally {
+    await child.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -74,12 +74,11 @@ function how(rng: Rng): 'valid' | 'before' | 'after' {
 
 /** A client message after login, varied: mostly tunnels, with ports near the allowed ones. */
 function controlMessage(rng: Rng, ctx: SessionContext): ClientMessage {
+  // Decide first: a random choice inside the filter could leave nothing to pick from.
+  const tunnel = rng.chance(0.6);
+  const others = ['CloseTunnel', 'Heartbeat', 'Error', 'Data', 'ClientHello', 'DataHello', 'ClientAuth'];
   const m = seedMessage(rng, (x) =>
-    rng.chance(0.6)
-      ? x.type === 'OpenTunnel'
-      : ['CloseTunnel', 'Heartbeat', 'Error', 'Data', 'ClientHello', 'DataHello', 'ClientAuth'].includes(
-          x.type,
-        ),
+    tunnel ? x.type === 'OpenTunnel' : others.includes(x.type),
   ) as ClientMessage;
   if (m.type === 'OpenTunnel' && rng.chance(0.8)) {
     return {
