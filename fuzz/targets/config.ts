@@ -15,8 +15,8 @@ import { identityOf } from '../lib/peer.js';
 import type { Rng } from '../lib/rng.js';
 import type { Target } from '../lib/target.js';
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-interface Schema {
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export interface Schema {
   type?: string | string[];
   properties?: Record<string, Schema>;
   required?: string[];
@@ -67,6 +67,14 @@ function candidates(): string[] {
     'v1',
     'v2',
     'id_ed25519',
+    '0.0.0.0',
+    '[::]',
+    '1024-65535',
+    '10000-10100,2222',
+    'debug',
+    'info',
+    '127.0.0.1:9100',
+    '/etc/mtt/host_key',
   ];
   return known;
 }
@@ -82,7 +90,7 @@ function regex(pattern: string): RegExp {
 }
 
 /** A valid value for `s`, as far as the JSON Schema tells. */
-function example(s: Schema, rng: Rng, depth: number): Json {
+export function example(s: Schema, rng: Rng, depth: number): Json {
   const alt = s.anyOf ?? s.oneOf;
   if (alt && alt.length > 0) return example(rng.pick(alt), rng, depth);
   if (s.const !== undefined) return s.const;
@@ -215,7 +223,7 @@ function containers(
   return out;
 }
 
-function mutateJson(root: Json, rng: Rng): Json {
+export function mutateJson(root: Json, rng: Rng): Json {
   const all = containers(root);
   const n = 1 + rng.int(3);
   for (let k = 0; k < n && all.length > 0; k++) {
@@ -254,7 +262,7 @@ function mutateJson(root: Json, rng: Rng): Json {
   return root;
 }
 
-function mutateText(text: string, rng: Rng): string {
+export function mutateText(text: string, rng: Rng): string {
   const chars = [...text];
   for (let i = 0, n = 1 + rng.int(4); i < n; i++) {
     const at = rng.int(chars.length + 1);
@@ -287,7 +295,7 @@ function mutateText(text: string, rng: Rng): string {
   return chars.join('');
 }
 
-interface ConfigInput {
+export interface ConfigInput {
   kind: 'object' | 'tunnel' | 'text';
   /** The object (kind object/tunnel), as JSON text so odd keys and numbers survive saving. */
   json: string;
@@ -303,7 +311,7 @@ function special(v: number): ConfigInput['specials'][number]['value'] | undefine
   return undefined;
 }
 
-function collectSpecials(v: Json, path: Array<string | number>, out: ConfigInput['specials']): void {
+export function collectSpecials(v: Json, path: Array<string | number>, out: ConfigInput['specials']): void {
   if (typeof v === 'number') {
     const s = special(v);
     if (s) out.push({ path, value: s });
@@ -313,7 +321,7 @@ function collectSpecials(v: Json, path: Array<string | number>, out: ConfigInput
     for (const [k, x] of Object.entries(v)) collectSpecials(x, [...path, k], out);
 }
 
-function restore(input: ConfigInput): unknown {
+export function restore(input: Pick<ConfigInput, 'json' | 'specials'>): unknown {
   const root = JSON.parse(input.json) as Json;
   for (const { path, value } of input.specials) {
     let c: unknown = root;

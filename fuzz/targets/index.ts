@@ -9,6 +9,7 @@ import { handshakeControl, handshakeData } from './handshakes.js';
 import { keyFiles } from './key-files.js';
 import { lz4 } from './lz4.js';
 import { messagesClient, messagesServer } from './messages.js';
+import { serverConfig } from './server-config.js';
 
 /** In a full run, in this order. */
 export const TARGETS: readonly Target<never>[] = [
@@ -24,6 +25,7 @@ export const TARGETS: readonly Target<never>[] = [
   keyFiles,
   clientConfig,
   configValues,
+  serverConfig,
 ] as unknown as Target<never>[];
 
 /** The target of that name; throws listing the names otherwise. */
