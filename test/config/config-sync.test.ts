@@ -86,6 +86,8 @@ test('outside edits apply live and survive a change made in the client; only cha
     assert.doesNotMatch(text, new RegExp(`"${field}"`), field);
   }
   assert.equal((await stat(setup.configPath)).mode & 0o777, 0o644);
+  // The change made in the client is in the events list, in words.
+  assert.ok(client.state.snapshot().events.some((e) => e.tunnel === 'web' && e.message === 'disabled'));
   // The settings change was reported (this client cannot take it live yet, or took it).
   assert.ok(
     client.state

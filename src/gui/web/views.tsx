@@ -1,25 +1,8 @@
 /** The Events and Identity views. */
-import type { ClientEvent, ClientSnapshot } from '../../client/api.js';
+import type { ClientSnapshot } from '../../client/api.js';
+import { collapseEvents } from '../event-groups.js';
 import { formatTime, peer } from './format.js';
 import { CopyButton } from './widgets.js';
-
-/** Events newest first, with runs of the same event (numbers aside) folded into one line with a count. */
-export function collapseEvents(
-  events: readonly ClientEvent[],
-): { event: ClientEvent; count: number; first: number }[] {
-  const out: { event: ClientEvent; count: number; first: number; key: string }[] = [];
-  for (const e of [...events].reverse()) {
-    const key = `${e.level}|${e.tunnel ?? ''}|${e.message.replace(/\d+/g, '#')}`;
-    const last = out.at(-1);
-    if (last && last.key === key) {
-      last.count++;
-      last.first = e.at;
-    } else {
-      out.push({ event: e, count: 1, first: e.at, key });
-    }
-  }
-  return out;
-}
 
 export function EventsView({ snapshot }: { snapshot: ClientSnapshot }) {
   const rows = collapseEvents(snapshot.events);

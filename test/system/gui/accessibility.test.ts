@@ -209,6 +209,60 @@ test('keyboard: the tabs follow the tab pattern; field errors are announced and 
   assert.match((await page.locator('#f-localHost-error').textContent()) ?? '', /is not an IPv4 address/);
 });
 
+test('narrow screens: nothing is wider than 320 px in any state; IPv6 targets show in brackets', {
+  timeout: 120_000,
+}, async (t) => {
+  const client = demoClient();
+  const dash = await startDashboard({ state: client, tunnels: client, extra: () => ({ gui: demoGui() }) });
+  t.after(() => dash.close());
+  const b = await launchBrowser();
+  t.after(() => b.close());
+  const page = await (await b.context({ width: 320, height: 640 })).newPage();
+  const width = () =>
+    page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+          .documentElement.scrollWidth,
+    );
+  await page.goto(dash.loginUrl);
+  await page.locator('[data-tunnel="web"]').waitFor({ timeout: UI });
+  assert.equal(
+    await page.locator('[data-tunnel="grafana"] [data-field="local"]').textContent(),
+    '[::1]:3001',
+  );
+  await page.locator('[data-tunnel="web"] details summary').click();
+  assert.ok((await width()) <= 320, `tunnels: ${await width()} px`);
+  client.setConnection({
+    kind: 'rejected',
+    reason: 'unknown_key',
+    message: 'key not allowed',
+    nextTryAt: Date.now() + 9000,
+  });
+  await page.locator('[data-keyline]').waitFor({ timeout: UI });
+  assert.ok((await width()) <= 320, `rejected banner with the key line: ${await width()} px`);
+  client.setConnection({
+    kind: 'connected',
+    serverFingerprint: 'SHA256:q1Xv0dXU4mYzL3oM9bJ2cC8pWk7nRtE5sAfGhJkLmNo',
+    since: Date.now(),
+  });
+  await page.locator('[data-connection="connected"]').waitFor({ timeout: UI });
+  assert.ok((await width()) <= 320, `connected banner: ${await width()} px`);
+  await page.getByRole('button', { name: '+ Add tunnel' }).click();
+  await page.locator('details.more').evaluate((d) => ((d as unknown as { open: boolean }).open = true));
+  assert.ok((await width()) <= 320, `add dialog: ${await width()} px`);
+  await page.keyboard.press('Escape');
+  for (const tab of [/^Events/, /^Identity/, /^Settings/]) {
+    await page.getByRole('tab', { name: tab }).click();
+    assert.ok((await width()) <= 320, `${tab}: ${await width()} px`);
+  }
+  // Each card fits: none is cut off on the right.
+  await page.getByRole('tab', { name: /^Tunnels/ }).click();
+  for (const name of ['web', 'postgres', 'ssh-nas', 'grafana']) {
+    const box = await page.locator(`[data-tunnel="${name}"]`).boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 320, `${name}: ${JSON.stringify(box)}`);
+  }
+});
+
 test('forced-colors mode keeps the switches and the status marks visible', { timeout: 60_000 }, async (t) => {
   const client = demoClient();
   const dash = await startDashboard({ state: client, tunnels: client });

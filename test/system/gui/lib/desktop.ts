@@ -50,7 +50,7 @@ export interface Desktop {
   /** Runs an X tool (xdotool, xprop, …) on this display; resolves with its stdout. */
   x(program: string, args: string[]): Promise<string>;
   /** Starts xfce4-panel with a Status Tray; resolves once it owns org.kde.StatusNotifierWatcher. */
-  startPanel(): Promise<void>;
+  startPanel(): Promise<{ stop(): Promise<void> }>;
   /** Starts xfce4-notifyd; resolves once it owns org.freedesktop.Notifications. */
   startNotifyd(): Promise<void>;
   /** A screenshot of the whole screen. */
@@ -161,6 +161,14 @@ export async function startDesktop(
         () => owner('org.kde.StatusNotifierWatcher'),
         20_000,
       );
+      return {
+        stop: async () => {
+          if (panel.exitCode !== null || panel.signalCode !== null) return;
+          const gone = new Promise((r) => panel.once('exit', r));
+          panel.kill('SIGTERM');
+          await gone;
+        },
+      };
     },
     startNotifyd: async () => {
       need(NOTIFYD);
