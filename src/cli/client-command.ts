@@ -6,6 +6,8 @@ import {
   startClient,
   startClientFromConfig,
 } from '../client/index.js';
+import { withClientMetrics } from '../client/metrics.js';
+import { parseClientConfig } from '../config/client-config.js';
 import { ConfigError } from '../config/config-error.js';
 import { splitHostPort } from '../config/host-port.js';
 import { defaultPaths } from '../config/paths.js';
@@ -30,6 +32,8 @@ the command line, as ssh -R writes them.
   -R PUBLIC_PORT:HOST:PORT  open PUBLIC_PORT on the server and forward it to HOST:PORT here
                             (repeat for more tunnels; e.g. -R 10080:127.0.0.1:3000, -R 10022:[::1]:22)
   -i, --identity FILE       the client key (default ${defaultPaths.identity()}, created on first run)
+  --metrics ADDR:PORT       serve Prometheus text on http://ADDR:PORT/metrics (and /healthz, /readyz);
+                            also the config field "metrics"
   --exit-on-failure         exit with status 1 when the connection fails, instead of retrying (for systemd)
   --log-level LEVEL         debug, info, warn or error (default info)
   --log-format FORMAT       json or pretty (default: pretty on a terminal)
@@ -44,6 +48,7 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
     remote: { type: 'string', short: 'R', multiple: true },
     identity: { type: 'string', short: 'i' },
     'exit-on-failure': { type: 'boolean' },
+    metrics: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(CLIENT_HELP);
@@ -66,17 +71,29 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
     );
   }
   const exitOnFailure = values['exit-on-failure'] === true;
+  const metrics = values.metrics as string | undefined;
+  if (metrics !== undefined && values.config !== undefined) checkMetricsFlag(metrics);
   const client =
     values.config !== undefined
-      ? await startClientFromConfig(values.config as string, { exitOnFailure, log, signal })
+      ? await startClientFromConfig(values.config as string, {
+          exitOnFailure,
+          log,
+          signal,
+          ...(metrics !== undefined ? { metrics } : {}),
+        })
       : await startOneLineClient(values, log, exitOnFailure, signal);
   const snap = client.state.snapshot();
+  const m = client.metricsAddress;
+  const metricsUrl = m
+    ? `http://${m.family === 'IPv6' ? `[${m.address}]` : m.address}:${m.port}/metrics`
+    : undefined;
   const allow = `mtt allow '${snap.identity.publicKeyLine}'`;
   logging.banner(
     `mtt client for ${snap.server.address}\n` +
       `  identity:    ${client.identityPath}\n` +
       `  public key:  ${snap.identity.publicKeyLine}\n` +
       `  fingerprint: ${snap.identity.fingerprint}\n` +
+      (metricsUrl ? `  metrics:     ${metricsUrl}\n` : '') +
       `The server admin allows this client with: ${allow}\n`,
     'mtt client started',
     {
@@ -85,6 +102,7 @@ export async function runClient(argv: string[], signal: AbortSignal): Promise<nu
       publicKey: snap.identity.publicKeyLine,
       fingerprint: snap.identity.fingerprint,
       allowCommand: allow,
+      metrics: metricsUrl,
     },
   );
   try {
@@ -120,6 +138,7 @@ async function startOneLineClient(
     serverKey: values['server-key'] as string | undefined,
     identity: values.identity as string | undefined,
     forwards,
+    metrics: values.metrics as string | undefined,
   });
   const identityPath = config.identity === undefined ? undefined : resolve(config.identity);
   const { identity, path } = await loadClientIdentity(
@@ -127,20 +146,34 @@ async function startOneLineClient(
     log,
   );
   const { host, port } = splitHostPort(config.server);
-  const client = startClient({
-    host,
-    port,
-    identity,
-    ...(config.serverKey ? { serverKey: config.serverKey } : {}),
-    knownServersPath: defaultPaths.knownServers(),
-    tunnels: config.tunnels,
-    heartbeatMs: config.heartbeatSeconds * 1000,
-    heartbeatTimeoutMs: config.heartbeatTimeoutSeconds * 1000,
-    reconnectMaxMs: config.reconnectMaxSeconds * 1000,
-    dataChannelPool: config.dataChannelPool,
-    exitOnFailure,
-    log,
-    signal,
-  });
+  const client = await withClientMetrics(config.metrics, (observer) =>
+    startClient({
+      host,
+      port,
+      identity,
+      ...(observer ? { observer } : {}),
+      ...(config.serverKey ? { serverKey: config.serverKey } : {}),
+      knownServersPath: defaultPaths.knownServers(),
+      tunnels: config.tunnels,
+      heartbeatMs: config.heartbeatSeconds * 1000,
+      heartbeatTimeoutMs: config.heartbeatTimeoutSeconds * 1000,
+      reconnectMaxMs: config.reconnectMaxSeconds * 1000,
+      dataChannelPool: config.dataChannelPool,
+      exitOnFailure,
+      log,
+      signal,
+    }),
+  );
   return Object.assign(client, { identityPath: path });
+}
+
+/** --metrics with --config: checked by the config schema's own rule, named by its flag. */
+function checkMetricsFlag(metrics: string): void {
+  try {
+    parseClientConfig({ server: 'h:1', metrics }, 'the command line');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const issue = err.issues.find((i) => i.field === 'metrics');
+    if (issue) throw new ConfigError(`--metrics: ${issue.message}`, '--metrics');
+  }
 }

@@ -48,6 +48,8 @@ export interface OneLineOptions {
   serverKey?: string | undefined;
   identity?: string | undefined;
   forwards: string[];
+  /** --metrics ADDR:PORT */
+  metrics?: string | undefined;
 }
 
 /** A validated client config from the command line; a ConfigError names each wrong flag or -R value. */
@@ -57,6 +59,7 @@ export function oneLineConfig(opts: OneLineOptions): ClientConfig {
     server: serverAddress(opts.server),
     ...(opts.serverKey !== undefined ? { serverKey: opts.serverKey } : {}),
     ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
+    ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}),
     tunnels: forwards.map((f) => ({
       name: `tcp-${f.remotePort}`,
       remotePort: f.remotePort,
@@ -80,7 +83,9 @@ export function oneLineConfig(opts: OneLineOptions): ClientConfig {
             ? '--server-key'
             : i.field === 'identity'
               ? '--identity'
-              : i.field;
+              : i.field === 'metrics'
+                ? '--metrics'
+                : i.field;
       return { field: flag, message: `${flag}: ${i.message}` };
     });
     const unique = [...new Map(issues.map((i) => [i.message, i])).values()];

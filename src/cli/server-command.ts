@@ -30,7 +30,7 @@ an option given on the command line wins over the file.
   --allowed-keys FILE    client allow-list, authorized_keys style, applied live (default ${defaultPaths.allowedKeys()})
   --allow-ports RANGES   public ports clients may open, e.g. 10000-10100,2222 (default 1024-65535)
   --public-host ADDR     address the public ports listen on (default 0.0.0.0)
-  --metrics ADDR:PORT    serve Prometheus text on http://ADDR:PORT/metrics
+  --metrics ADDR:PORT    serve Prometheus text on http://ADDR:PORT/metrics, and /healthz, /readyz
   --heartbeat SECONDS    heartbeat interval asked of clients (default ${SERVER_DEFAULTS.heartbeatSeconds})
   --log-level LEVEL      debug, info, warn or error (default info)
   --log-format FORMAT    json or pretty (default: pretty on a terminal)

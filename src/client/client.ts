@@ -19,6 +19,7 @@ import { type Logger, silentLogger } from '../util/logger.js';
 import type { ClientSettings, ClientSnapshot, TunnelConfig } from './api.js';
 import { ConfigSync, type LiveSettingsPatch } from './config-sync.js';
 import { ControlClient } from './control-client.js';
+import { type ClientObserver, type WithMetrics, withClientMetrics } from './metrics.js';
 import { StateStore } from './state-store.js';
 import { TunnelManager } from './tunnel-manager.js';
 
@@ -44,6 +45,8 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Called after each tunnel change (the config-file client saves there). */
   onTunnelsChanged?: (tunnels: TunnelConfig[]) => void;
+  /** Timings for the metrics (see withClientMetrics). */
+  observer?: ClientObserver;
   log?: Logger;
   signal?: AbortSignal;
 }
@@ -98,6 +101,7 @@ export function startClient(opts: ClientOptions): MttClient {
     tunnels,
     state,
     onTunnelsChanged: () => opts.onTunnelsChanged?.(tunnels.list()),
+    ...(opts.observer ? { observer: opts.observer } : {}),
     log,
   });
   const closed = control.run();
@@ -149,6 +153,8 @@ export function startClient(opts: ClientOptions): MttClient {
 /** Options for startClientFromConfig. */
 export interface ClientFromConfigOptions {
   exitOnFailure?: boolean;
+  /** Serve metrics on "ADDR:PORT" (overrides the config's `metrics`). */
+  metrics?: string;
   log?: Logger;
   signal?: AbortSignal;
 }
@@ -176,29 +182,32 @@ export async function loadClientIdentity(
 export async function startClientFromConfig(
   configPath: string,
   opts: ClientFromConfigOptions = {},
-): Promise<MttClient & { config: LoadedClientConfig; identityPath: string; sync: ConfigSync }> {
+): Promise<MttClient & WithMetrics & { config: LoadedClientConfig; identityPath: string; sync: ConfigSync }> {
   const log = opts.log ?? silentLogger;
   const sync = await ConfigSync.open(configPath, { log });
   const loaded = sync.current;
   const { identity, path: identityPath } = await loadClientIdentity(loaded, log);
   const cfg = loaded.config;
   const { host, port } = splitHostPort(cfg.server);
-  const client = startClient({
-    host,
-    port,
-    identity,
-    ...(cfg.serverKey ? { serverKey: cfg.serverKey } : {}),
-    knownServersPath: loaded.knownServersPath ?? defaultPaths.knownServers(),
-    tunnels: cfg.tunnels,
-    heartbeatMs: cfg.heartbeatSeconds * 1000,
-    heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
-    reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
-    dataChannelPool: cfg.dataChannelPool,
-    exitOnFailure: opts.exitOnFailure ?? false,
-    onTunnelsChanged: (tunnels) => sync.tunnelsChanged(tunnels),
-    log,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  });
+  const client = await withClientMetrics(opts.metrics ?? cfg.metrics, (observer) =>
+    startClient({
+      host,
+      port,
+      identity,
+      ...(observer ? { observer } : {}),
+      ...(cfg.serverKey ? { serverKey: cfg.serverKey } : {}),
+      knownServersPath: loaded.knownServersPath ?? defaultPaths.knownServers(),
+      tunnels: cfg.tunnels,
+      heartbeatMs: cfg.heartbeatSeconds * 1000,
+      heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
+      reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
+      dataChannelPool: cfg.dataChannelPool,
+      exitOnFailure: opts.exitOnFailure ?? false,
+      onTunnelsChanged: (tunnels) => sync.tunnelsChanged(tunnels),
+      log,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }),
+  );
   sync.attach({
     tunnels: client.tunnels,
     updateSettings: (patch: LiveSettingsPatch) => client.updateSettings(patch),

@@ -53,7 +53,7 @@ export type LiveSetting = (typeof LIVE_SETTINGS)[number];
 export type LiveSettingsPatch = Partial<Pick<ClientConfig, LiveSetting>>;
 
 /** Settings that take effect only at the next start. */
-const RESTART_SETTINGS = ['identity', 'knownServers'] as const;
+const RESTART_SETTINGS = ['identity', 'knownServers', 'metrics'] as const;
 
 /** What the sync drives in the running client. */
 export interface SyncTarget {

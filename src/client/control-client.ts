@@ -38,6 +38,7 @@ import type { Logger } from '../util/logger.js';
 import type { ClientSettings } from './api.js';
 import { DataChannelPool } from './data-channels.js';
 import { LocalProxy } from './local-proxy.js';
+import type { ClientObserver } from './metrics.js';
 import type { StateStore } from './state-store.js';
 import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
 
@@ -87,6 +88,8 @@ export interface ControlClientOptions {
   state: StateStore;
   /** Called after a run-time tunnel change (add, edit, remove, enable, disable). */
   onTunnelsChanged?: () => void;
+  /** Timings for the metrics (mtt client --metrics). */
+  observer?: ClientObserver;
   log: Logger;
 }
 
@@ -196,7 +199,10 @@ export class ControlClient {
   async run(): Promise<void> {
     const { state, log } = this.#o;
     let attempt = 0;
+    let first = true;
     while (!this.#stop.signal.aborted) {
+      if (!first) this.#o.observer?.reconnect();
+      first = false;
       const where = `${this.#o.host}:${this.#o.port}`;
       state.setConnection({ kind: 'connecting', attempt });
       let why: string;
@@ -274,6 +280,7 @@ export class ControlClient {
     if (this.#stop.signal.aborted) onAbort();
     this.#stop.signal.addEventListener('abort', onAbort, { once: true });
     let hs: ClientHandshakeResult;
+    const started = performance.now();
     try {
       hs = await runClientHandshake(conn, {
         identity: o.identity,
@@ -295,11 +302,14 @@ export class ControlClient {
         },
       });
     } catch (err) {
+      if (err instanceof AuthRejectedError)
+        o.observer?.handshake((performance.now() - started) / 1000, false);
       conn.close();
       this.#stop.signal.removeEventListener('abort', onAbort);
       if (err instanceof AuthRejectedError && firstUse) await this.#trust(hostPort, firstUse);
       throw err;
     }
+    o.observer?.handshake((performance.now() - started) / 1000, true);
     if (firstUse) await this.#trust(hostPort, firstUse);
     if (this.#stop.signal.aborted) conn.close();
     try {
@@ -353,6 +363,7 @@ export class ControlClient {
       keepaliveMs: interval(),
       log,
       onIncoming: (c, msg) => proxy!.handle(c, msg),
+      ...(o.observer ? { observer: o.observer } : {}),
     });
     proxy = new LocalProxy({
       tunnels: o.tunnels,
@@ -360,6 +371,7 @@ export class ControlClient {
       log,
       release: (c) => pool.release(c),
       forget: (c) => pool.forget(c),
+      ...(o.observer ? { observer: o.observer } : {}),
     });
     this.#pools.add(pool);
     void pool.drained.then(() => this.#pools.delete(pool));

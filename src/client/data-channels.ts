@@ -12,6 +12,7 @@ import { FramedConnection } from '../transport/framed-connection.js';
 import { type ClientConnection, runDataClientHandshake } from '../transport/handshake.js';
 import { dialTcp } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
+import type { ClientObserver } from './metrics.js';
 
 /** Channels being opened at once, at most: a burst of ChannelsWanted cannot open without bound. */
 export const MAX_OPENING_CHANNELS = 64;
@@ -32,6 +33,8 @@ export interface DataChannelOptions {
   log: Logger;
   /** The server assigned a visitor to `conn`; the pool has let go of it. */
   onIncoming(conn: ClientConnection, msg: IncomingConn): void;
+  /** Told how long each channel took to open (metrics). */
+  observer?: Pick<ClientObserver, 'channelSetup'>;
 }
 
 /** Opens, keeps and hands over the data channels of one session. */
@@ -194,6 +197,7 @@ export class DataChannelPool {
 
   async #open(): Promise<ClientConnection> {
     const { host, port, sessionId, sessionSecret, timeoutMs } = this.#opts;
+    const started = performance.now();
     const socket = await dialTcp(host, port, timeoutMs);
     const conn: ClientConnection = new FramedConnection(socket, decodeServerMessage);
     this.#openedAt.set(conn, Date.now());
@@ -204,6 +208,7 @@ export class DataChannelPool {
       conn.close();
       throw err;
     }
+    this.#opts.observer?.channelSetup((performance.now() - started) / 1000);
     return conn;
   }
 }

@@ -10,6 +10,7 @@ import type { ClientConnection } from '../transport/handshake.js';
 import { relay } from '../transport/relay.js';
 import { dialTcp } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
+import type { ClientObserver } from './metrics.js';
 import type { StateStore } from './state-store.js';
 import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
 
@@ -27,6 +28,8 @@ export interface LocalProxyOptions {
   release(conn: ClientConnection): boolean;
   /** The channel is done for good. */
   forget(conn: ClientConnection): void;
+  /** Told how long each dial of a local service took (metrics). */
+  observer?: Pick<ClientObserver, 'localDial'>;
 }
 
 /** Serves the visitors the server assigns to this session's data channels. */
@@ -54,8 +57,11 @@ export class LocalProxy {
     const clog = log.child({ tunnel: name, conn: msg.connId });
     clog.debug('incoming connection', { peer });
     const recent = this.#record(t, peer);
+    const started = performance.now();
+    const took = () => (performance.now() - started) / 1000;
     dialTcp(localHost, localPort, LOCAL_DIAL_TIMEOUT_MS).then(
       (socket) => {
+        this.#opts.observer?.localDial(name, took(), true);
         if (t.runtime.local.state !== 'ok') {
           t.runtime.local = { state: 'ok', since: Date.now() };
           state.changed();
@@ -89,6 +95,7 @@ export class LocalProxy {
         });
       },
       (err: NodeJS.ErrnoException) => {
+        this.#opts.observer?.localDial(name, took(), false);
         const code = err.code ?? err.message;
         t.runtime.failedDials += 1;
         recent.open = false;

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, type FieldIssue } from './config-error.js';
-import { hostProblem, parseCidr, unbracket } from './host-port.js';
+import { hostProblem, parseCidr, splitHostPort, unbracket } from './host-port.js';
 import { rateProblem } from './rate.js';
 
 export { formatHostPort, splitHostPort } from './host-port.js';
@@ -50,6 +50,7 @@ export const FIELD_LABELS = {
   heartbeatTimeoutSeconds: 'heartbeat timeout',
   reconnectMaxSeconds: 'longest reconnect wait',
   dataChannelPool: 'data channel pool',
+  metrics: 'metrics address',
   tunnels: 'tunnels',
 } as const;
 
@@ -231,6 +232,25 @@ export const clientConfigSchema = z
       .max(64, { error: 'data channel pool must be from 0 to 64' })
       .default(CLIENT_DEFAULTS.dataChannelPool)
       .describe('Data channels kept open ahead of need, so a new connection waits for no handshake.'),
+    metrics: z
+      .string({ error: 'metrics address must be "ADDR:PORT", e.g. "127.0.0.1:9101"' })
+      .superRefine((v, ctx) => {
+        let problem: string | undefined;
+        try {
+          problem = hostProblem(splitHostPort(v).host, 'metrics address');
+        } catch {
+          problem = '';
+        }
+        if (problem !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: `metrics address must be "ADDR:PORT", e.g. "127.0.0.1:9101", not "${v}"${problem ? ` (${problem})` : ''}`,
+          });
+      })
+      .optional()
+      .describe(
+        'Serve Prometheus text on http://ADDR:PORT/metrics (with /healthz and /readyz), e.g. "127.0.0.1:9101". Absent: no metrics listener.',
+      ),
     tunnels: z.array(tunnelSchema, { error: 'tunnels must be a list' }).default([]).describe('The tunnels.'),
   })
   .superRefine((cfg, ctx) => {

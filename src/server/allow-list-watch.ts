@@ -24,6 +24,7 @@ export const ALLOW_LIST_DEBOUNCE_MS = 100;
 export class AllowListWatch {
   readonly path: string;
   #entries: readonly AllowListEntry[] = [];
+  #lastError: string | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   readonly #log: Logger;
@@ -38,6 +39,11 @@ export class AllowListWatch {
   /** The keys allowed now. */
   get entries(): readonly AllowListEntry[] {
     return this.#entries;
+  }
+
+  /** Why the last reload failed (the list then fails closed), or undefined when it parsed. */
+  get lastError(): string | undefined {
+    return this.#lastError;
   }
 
   /** Loads the file (a broken one is an error here: nothing has started yet) and starts watching. */
@@ -67,8 +73,10 @@ export class AllowListWatch {
     let next: readonly AllowListEntry[];
     try {
       next = (await loadAllowList(this.path)).entries;
+      this.#lastError = undefined;
       this.#log.info('allow-list loaded', { path: this.path, keys: next.length });
     } catch (err) {
+      this.#lastError = (err as Error).message;
       next = await this.#failClosed(err as Error);
     }
     this.#entries = next;

@@ -1,10 +1,20 @@
 /**
  * Server metrics: per-tunnel connection and byte counters, kept across client sessions (keyed by the
- * public port) so counters only ever grow, and served as Prometheus text on request.
+ * public port) so counters only ever grow, plus the session and refusal counts. The hot path bumps
+ * plain numbers; prom-client reads them when Prometheus scrapes (prometheus()), so a server without a
+ * metrics listener never loads it. Names and labels are stable: the README lists them.
  */
+import { frameErrorCounts } from '../transport/frame-errors.js';
+import {
+  exposition,
+  loadPromClient,
+  type PromClient,
+  type PromRegistry,
+  type Readiness,
+} from '../util/prometheus.js';
 
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+/** Why a visitor was closed at accept, before anything reached the client. */
+export type VisitorRefusal = 'not_permitted' | 'max_connections';
 
 /** Counters of one public port. */
 export interface TunnelCounters {
@@ -18,6 +28,20 @@ export interface TunnelCounters {
   bytesOut: number;
   /** External connections closed because no data channel came in time (or the cap was hit). */
   pairingFailures: number;
+  /** Visitors closed at accept, by reason. */
+  refused: Record<VisitorRefusal, number>;
+  /** The effective limits of the tunnel open on this port now (0 = none, or not open). */
+  limits: { maxConnections: number; rateLimit: number };
+  /** Milliseconds readers of this tunnel spent paused by its rate limit, by direction. */
+  rateLimitedMs: { in: number; out: number };
+}
+
+/** What the broker counts of the current session's data channels. */
+export interface ChannelCounts {
+  waiting: number;
+  proving: number;
+  idle: number;
+  active: number;
 }
 
 /** All of the server's counters. */
@@ -26,6 +50,11 @@ export class Metrics {
   readonly authFailures = new Map<string, number>();
   sessionsTotal = 0;
   clientConnected = 0;
+  /** The current session's data channels (set by the server). */
+  channels: () => ChannelCounts | undefined = () => undefined;
+  /** The server's readiness (set by the server; GET /readyz). */
+  readiness: () => Readiness = () => ({ ready: false, checks: { listening: false } });
+  #registry: Promise<PromRegistry> | undefined;
 
   /** The counters for a public port, created on first use. */
   tunnel(port: number, name: string): TunnelCounters {
@@ -39,6 +68,9 @@ export class Metrics {
         bytesIn: 0,
         bytesOut: 0,
         pairingFailures: 0,
+        refused: { not_permitted: 0, max_connections: 0 },
+        limits: { maxConnections: 0, rateLimit: 0 },
+        rateLimitedMs: { in: 0, out: 0 },
       };
       this.tunnels.set(port, t);
     }
@@ -50,68 +82,151 @@ export class Metrics {
     this.authFailures.set(reason, (this.authFailures.get(reason) ?? 0) + 1);
   }
 
-  /** Prometheus text exposition format, version 0.0.4. */
-  prometheus(): string {
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string, rows: Array<[string, number]>) => {
-      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, v] of rows) out.push(`${name}${labels} ${v}`);
-    };
-    const tunnels = [...this.tunnels.values()];
-    const lbl = (t: TunnelCounters, extra = '') =>
-      `{tunnel="${escapeLabel(t.name)}",port="${t.port}"${extra}}`;
-    family('mtt_client_connected', 'gauge', 'Whether a client session is established (0 or 1).', [
-      ['', this.clientConnected],
-    ]);
-    family('mtt_sessions_total', 'counter', 'Client sessions established.', [['', this.sessionsTotal]]);
-    family(
-      'mtt_auth_failures_total',
-      'counter',
-      'Refused client handshakes, by reason.',
-      [...this.authFailures].map(([r, n]) => [`{reason="${escapeLabel(r)}"}`, n]),
-    );
-    family(
-      'mtt_tunnel_connections_active',
-      'gauge',
-      'Tunneled connections open now.',
-      tunnels.map((t) => [lbl(t), t.activeConnections]),
-    );
-    family(
-      'mtt_tunnel_connections_total',
-      'counter',
-      'Tunneled connections accepted.',
-      tunnels.map((t) => [lbl(t), t.totalConnections]),
-    );
-    family('mtt_tunnel_bytes_total', 'counter', 'Bytes carried, by direction (in: towards the client).', [
-      ...tunnels.map((t): [string, number] => [lbl(t, ',direction="in"'), t.bytesIn]),
-      ...tunnels.map((t): [string, number] => [lbl(t, ',direction="out"'), t.bytesOut]),
-    ]);
-    family(
-      'mtt_tunnel_pairing_failures_total',
-      'counter',
-      'External connections closed before a data channel arrived.',
-      tunnels.map((t) => [lbl(t), t.pairingFailures]),
-    );
-    return out.join('\n') + '\n';
+  /** Prometheus text exposition format 0.0.4: these metrics, then the process and runtime ones. */
+  async prometheus(): Promise<string> {
+    this.#registry ??= loadPromClient().then((pc) => this.#build(pc));
+    return exposition(await this.#registry);
   }
-}
 
-function escapeLabel(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-/** Serves GET /metrics; resolves once listening. */
-export async function serveMetrics(metrics: Metrics, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(metrics.prometheus());
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found; try /metrics\n');
-    }
-  });
-  server.listen({ host, port });
-  await once(server, 'listening');
-  return server;
+  #build(pc: PromClient): PromRegistry {
+    const m = this;
+    const registers = [new pc.Registry()];
+    const tl = ['tunnel', 'port'] as const;
+    const lbl = (t: TunnelCounters) => ({ tunnel: t.name, port: String(t.port) });
+    const all = () => [...m.tunnels.values()];
+    new pc.Gauge({
+      name: 'mtt_client_connected',
+      help: 'Whether a client session is established (0 or 1).',
+      registers,
+      collect() {
+        this.set(m.clientConnected);
+      },
+    });
+    new pc.Counter({
+      name: 'mtt_sessions_total',
+      help: 'Client sessions established.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(m.sessionsTotal);
+      },
+    });
+    new pc.Counter({
+      name: 'mtt_auth_failures_total',
+      help: 'Refused client handshakes, by reason.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of m.authFailures) this.inc({ reason }, n);
+      },
+    });
+    new pc.Counter({
+      name: 'mtt_frame_errors_total',
+      help: 'Connections closed on a bad frame (size, AEAD, decompression, malformed, truncated), by reason.',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of frameErrorCounts()) this.inc({ reason }, n);
+      },
+    });
+    new pc.Gauge({
+      name: 'mtt_data_channels',
+      help: "The current session's data channels by state, and visitors waiting for one.",
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const c = m.channels();
+        if (!c) return;
+        for (const [state, n] of Object.entries(c)) this.set({ state }, n);
+      },
+    });
+    new pc.Gauge({
+      name: 'mtt_tunnel_connections_active',
+      help: 'Tunneled connections open now.',
+      labelNames: tl,
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all()) this.set(lbl(t), t.activeConnections);
+      },
+    });
+    const counter = (name: string, help: string, value: (t: TunnelCounters) => number) =>
+      new pc.Counter({
+        name,
+        help,
+        labelNames: tl,
+        registers,
+        collect() {
+          this.reset();
+          for (const t of all()) this.inc(lbl(t), value(t));
+        },
+      });
+    counter('mtt_tunnel_connections_total', 'Tunneled connections accepted.', (t) => t.totalConnections);
+    new pc.Counter({
+      name: 'mtt_tunnel_bytes_total',
+      help: 'Bytes carried, by direction (in: towards the client).',
+      labelNames: [...tl, 'direction'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all()) {
+          this.inc({ ...lbl(t), direction: 'in' }, t.bytesIn);
+          this.inc({ ...lbl(t), direction: 'out' }, t.bytesOut);
+        }
+      },
+    });
+    counter(
+      'mtt_tunnel_pairing_failures_total',
+      'External connections closed before a data channel arrived.',
+      (t) => t.pairingFailures,
+    );
+    new pc.Counter({
+      name: 'mtt_tunnel_visitors_refused_total',
+      help: 'Visitors closed at accept, before any frame reached the client, by reason.',
+      labelNames: [...tl, 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all())
+          for (const [reason, n] of Object.entries(t.refused)) this.inc({ ...lbl(t), reason }, n);
+      },
+    });
+    new pc.Gauge({
+      name: 'mtt_tunnel_limit_max_connections',
+      help: 'Effective connection limit of the tunnel open on this port (0 = none).',
+      labelNames: tl,
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all()) this.set(lbl(t), t.limits.maxConnections);
+      },
+    });
+    new pc.Gauge({
+      name: 'mtt_tunnel_limit_rate_bytes',
+      help: 'Effective rate limit of the tunnel open on this port, bytes per second each way (0 = none).',
+      labelNames: tl,
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all()) this.set(lbl(t), t.limits.rateLimit);
+      },
+    });
+    new pc.Counter({
+      name: 'mtt_tunnel_rate_limited_seconds_total',
+      help: 'Time readers of the tunnel spent paused by its rate limit, by direction.',
+      labelNames: [...tl, 'direction'],
+      registers,
+      collect() {
+        this.reset();
+        for (const t of all()) {
+          this.inc({ ...lbl(t), direction: 'in' }, t.rateLimitedMs.in / 1000);
+          this.inc({ ...lbl(t), direction: 'out' }, t.rateLimitedMs.out / 1000);
+        }
+      },
+    });
+    return registers[0]!;
+  }
 }

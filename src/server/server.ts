@@ -17,11 +17,12 @@ import {
 } from '../identity/index.js';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { type MetricsListener, serveMetricsHttp } from '../util/prometheus.js';
 import { Acceptor } from './acceptor.js';
 import { AllowListWatch } from './allow-list-watch.js';
 import type { BrokerLimits } from './channel-broker.js';
 import { ControlSessionManager } from './control-session-manager.js';
-import { Metrics, serveMetrics } from './metrics.js';
+import { Metrics } from './metrics.js';
 import { dispatch } from './session-dispatch.js';
 
 /** Ports a server allows when none are configured: every unprivileged port. */
@@ -61,7 +62,7 @@ export interface ServerOptions {
   duplicateProbeMs?: number;
   /** Other bounds of each session's channel broker (tests). */
   brokerLimits?: Partial<BrokerLimits>;
-  /** Serve Prometheus text on this address. */
+  /** Serve Prometheus text (/metrics), /healthz and /readyz on this address. */
   metrics?: { host: string; port: number };
   log?: Logger;
   signal?: AbortSignal;
@@ -150,19 +151,40 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
   }
   server.on('error', (err) => log.error('control listener error', { error: err }));
   const address = server.address() as AddressInfo;
-  let metricsServer: Server | undefined;
-  let metricsAddress: AddressInfo | undefined;
+  let closing: Promise<void> | undefined;
+  metrics.channels = () => sessions.current?.broker.stats();
+  // Ready: the control port takes logins and at least one key may log in (see the README, "Metrics").
+  metrics.readiness = () => {
+    const keys = (watch?.entries ?? fixed).length;
+    const listening = server.listening && closing === undefined;
+    return {
+      ready: listening && keys > 0,
+      checks: {
+        listening,
+        allowList: {
+          source: watch ? watch.path : 'inline',
+          keys,
+          ...(watch?.lastError ? { error: watch.lastError, failingClosed: true } : {}),
+        },
+        clientConnected: metrics.clientConnected === 1,
+      },
+    };
+  };
+  let metricsServer: MetricsListener | undefined;
   if (opts.metrics) {
     try {
-      const http = await serveMetrics(metrics, opts.metrics.host, opts.metrics.port);
-      metricsServer = http as unknown as Server;
-      metricsAddress = http.address() as AddressInfo;
+      metricsServer = await serveMetricsHttp(
+        { metrics: () => metrics.prometheus(), ready: () => metrics.readiness() },
+        opts.metrics.host,
+        opts.metrics.port,
+      );
     } catch (err) {
       server.close();
       watch?.close();
       throw err;
     }
   }
+  const metricsAddress = metricsServer?.address;
   const fp = fingerprint(opts.identity.publicRaw);
   log.info('server listening', {
     control: `${address.address}:${address.port}`,
@@ -170,15 +192,13 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     tunnels: bindHost,
   });
 
-  let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       watch?.close();
       sessions.closeAll();
       const done = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
-      metricsServer?.close();
-      await done;
+      await Promise.all([done, metricsServer?.close()]);
     })();
     return closing;
   };

@@ -4,10 +4,11 @@
  * waits for a message, so keys can change between two frames that arrived in one chunk.
  */
 import type { Duplex } from 'node:stream';
-import { ProtocolError } from '../protocol/errors.js';
+import { isProtocolError, ProtocolError } from '../protocol/errors.js';
 import { type CompressionMode, FrameDecoder, FrameEncoder } from '../protocol/frame-codec.js';
 import { CHANNEL_LINGER_MS, MAX_FRAME_LEN, PARTIAL_FRAME_TIMEOUT_MS } from '../protocol/limits.js';
 import type { Message } from '../protocol/messages.js';
+import { countFrameError } from './frame-errors.js';
 
 /** Frames up to this size are joined before writing. */
 const SMALL_FRAME = 4096;
@@ -207,12 +208,12 @@ export class FramedConnection<In extends Message, Out extends Message> {
         this.#partialTimer.unref();
         return;
       }
-      this.close(
-        new ProtocolError(
-          'ERR_IDLE_TIMEOUT',
-          `no byte for ${this.#partialTimeoutMs} ms in the middle of a frame`,
-        ),
+      const err = new ProtocolError(
+        'ERR_IDLE_TIMEOUT',
+        `no byte for ${this.#partialTimeoutMs} ms in the middle of a frame`,
       );
+      countFrameError(err);
+      this.close(err);
     };
     this.#partialTimer = setTimeout(check, this.#partialTimeoutMs);
     this.#partialTimer.unref();
@@ -225,6 +226,7 @@ export class FramedConnection<In extends Message, Out extends Message> {
       try {
         msg = this.decoder.next();
       } catch (err) {
+        if (isProtocolError(err)) countFrameError(err);
         // A waiting handshake gets the error and decides (it may answer a version mismatch first);
         // otherwise the connection closes with it.
         if (this.#waiter) this.#waiter.reject(err as Error);
@@ -245,6 +247,7 @@ export class FramedConnection<In extends Message, Out extends Message> {
         'ERR_TRUNCATED',
         'the peer ended the connection in the middle of a frame',
       );
+      countFrameError(err);
       if (this.#waiter) this.#waiter.reject(err);
       this.close(err);
       return;

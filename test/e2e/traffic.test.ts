@@ -48,7 +48,7 @@ test('HTTP through a tunnel: curl against a real HTTP server', async (t) => {
   const counters = server.metrics.tunnels.get(remotePort)!;
   assert.equal(counters.totalConnections, 2);
   assert.ok(counters.bytesIn > 0 && counters.bytesOut > 0);
-  const text = server.metrics.prometheus();
+  const text = await server.metrics.prometheus();
   assert.match(text, new RegExp(`mtt_tunnel_connections_total\\{tunnel="web",port="${remotePort}"\\} 2`));
   await client.waitFor((s) => s.tunnels[0]!.totalConnections === 2 && s.tunnels[0]!.activeConnections === 0);
 });

@@ -201,6 +201,7 @@ test('the Containerfile: built from the tarball on a debootstrap base, non-root,
   mkdirSync(conf);
   const controlPort = await freePort();
   const publicPort = await freePort();
+  const metricsPort = await freePort();
   writeFileSync(
     join(conf, 'server.json'),
     JSON.stringify({
@@ -209,6 +210,8 @@ test('the Containerfile: built from the tarball on a debootstrap base, non-root,
       publicHost: '127.0.0.1',
       allowPorts: String(publicPort),
       allowedKeys: '/etc/mtt/allowed_keys',
+      // The health check asks /healthz here.
+      metrics: `127.0.0.1:${metricsPort}`,
     }),
   );
   const keys = join(work, 'client');
@@ -243,6 +246,7 @@ test('the Containerfile: built from the tarball on a debootstrap base, non-root,
     (await sh('podman', ['inspect', srv, '--format', '{{.State.Health.Status}}'])).stdout.trim(),
     'healthy',
   );
+  assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200, 'a key may log in');
 
   const service = createServer((_req, r) => r.end('through the container\n'));
   service.listen(0, '127.0.0.1');
@@ -267,25 +271,35 @@ test('the Containerfile: built from the tarball on a debootstrap base, non-root,
   assert.equal(await (await fetch(`http://127.0.0.1:${publicPort}/`)).text(), 'through the container\n');
   assert.equal(await client.stop(), 0);
 
-  // The same check against a port nobody listens on fails: it tests the server, not itself.
-  const closed = join(work, 'etc-closed');
-  mkdirSync(closed);
-  writeFileSync(join(closed, 'server.json'), JSON.stringify({ port: await freePort(), host: '127.0.0.1' }));
-  const check = '/usr/local/lib/node_modules/minitcptunnel/deploy/container/healthcheck.mjs';
-  await assert.rejects(
-    sh('podman', [
-      'run',
-      '--rm',
-      ...run,
-      '--network',
-      'host',
-      '-v',
-      `${closed}:/etc/mtt:ro`,
-      '--entrypoint',
-      'node',
-      appTag,
-      check,
-    ]),
-    /failed/,
-  );
+  // The same check against ports nobody listens on fails, with a metrics listener (/healthz) and
+  // without (the control port): it tests the server, not itself.
+  for (const [name, cfg] of [
+    [
+      'etc-closed-metrics',
+      { port: await freePort(), host: '127.0.0.1', metrics: `127.0.0.1:${await freePort()}` },
+    ],
+    ['etc-closed', { port: await freePort(), host: '127.0.0.1' }],
+  ] as const) {
+    const closed = join(work, name);
+    mkdirSync(closed);
+    writeFileSync(join(closed, 'server.json'), JSON.stringify(cfg));
+    const check = '/usr/local/lib/node_modules/minitcptunnel/deploy/container/healthcheck.mjs';
+    await assert.rejects(
+      sh('podman', [
+        'run',
+        '--rm',
+        ...run,
+        '--network',
+        'host',
+        '-v',
+        `${closed}:/etc/mtt:ro`,
+        '--entrypoint',
+        'node',
+        appTag,
+        check,
+      ]),
+      /failed/,
+      name,
+    );
+  }
 });
