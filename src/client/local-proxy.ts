@@ -1,6 +1,7 @@
 /**
  * LocalProxy: the server assigned a visitor to one of our idle data channels (IncomingConn on it,
- * then the visitor's first bytes). Hold those bytes, dial the tunnel's local service, then relay. A
+ * then the visitor's first bytes). Hold those bytes, dial the tunnel's local service, write the
+ * PROXY protocol header when the tunnel asks for one, then relay. A
  * service that refuses is reported on that channel (Error target_unreachable), which both ends then
  * close, so the server resets the visitor at once.
  */
@@ -11,6 +12,7 @@ import { relay } from '../transport/relay.js';
 import { dialTcp } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
 import type { ClientObserver } from './metrics.js';
+import { proxyHeader } from './proxy-protocol.js';
 import type { StateStore } from './state-store.js';
 import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
 
@@ -66,6 +68,8 @@ export class LocalProxy {
           t.runtime.local = { state: 'ok', since: Date.now() };
           state.changed();
         }
+        // The visitor's address, before any byte of the connection (PROXY protocol, per tunnel).
+        if (t.config.proxyProtocol) socket.write(proxyHeader(t.config.proxyProtocol, msg));
         t.runtime.activeConnections += 1;
         t.runtime.totalConnections += 1;
         state.countersChanged();
