@@ -3,12 +3,14 @@
  * watchdog terminates a worker whose case never returns), then the live server campaign runs
  * mutated handshakes into a real server over loopback TCP while a legitimate client keeps using it.
  * Prints the seed, the figures of every target, and exits 1 on any finding (crash, non-coded error,
- * broken property, hang, leak, server down, legitimate client failing).
+ * broken property, hang, leak, server down, legitimate client failing), 3 when the only errors were
+ * the fuzzer's own (harness errors: a bug in fuzz/, reported apart from the findings in mtt).
  *
  *   npm run fuzz -- [--seed N] [--iterations N] [--handshakes N] [--seconds S] [--target a,b]
  *                   [--jobs N] [--concurrency N] [--out DIR] [--json FILE]
  *   npm run fuzz -- --replay FILE            re-run a saved finding
- *   npm run fuzz -- --target T --seed S --case N   re-run one generated case
+ *   npm run fuzz -- --target T --seed S --case N   re-run one generated case (T may be live-server
+ *                                                  or live-session)
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -21,6 +23,7 @@ import type { WorkerResult, WorkerTask } from './lib/worker.js';
 import { TARGETS, targetByName } from './targets/index.js';
 
 const LIVE = 'live-server';
+const SESSION = 'live-session';
 
 /** Command-line options. */
 export interface FuzzOptions {
@@ -41,7 +44,7 @@ const USAGE = `usage: npm run fuzz -- [--seed N] [--iterations N] [--handshakes 
                      [--target ${[...TARGETS.map((t) => t.name), LIVE].join(',')}]
                      [--jobs N] [--concurrency N] [--out DIR] [--json FILE]
        npm run fuzz -- --replay FILE
-       npm run fuzz -- --target NAME --seed N --case INDEX`;
+       npm run fuzz -- --target NAME --seed N --case INDEX   (NAME may also be ${SESSION})`;
 
 function parseArgs(argv: string[]): FuzzOptions {
   const o: FuzzOptions = {
@@ -85,7 +88,7 @@ function parseArgs(argv: string[]): FuzzOptions {
         break;
       case '--target':
         o.targets = (v ?? '').split(',').filter(Boolean);
-        for (const t of o.targets) if (t !== LIVE) targetByName(t);
+        for (const t of o.targets) if (t !== LIVE && t !== SESSION) targetByName(t);
         i++;
         break;
       case '--jobs':
@@ -124,6 +127,15 @@ function parseArgs(argv: string[]): FuzzOptions {
   return o;
 }
 
+/** How a worker ended: its result, or the case it was running when it was lost, and why. */
+interface WorkerOutcome {
+  result?: WorkerResult;
+  lostAt?: number;
+  why?: string;
+  /** The worker's uncaught error (its class and stack survive the thread boundary). */
+  err?: Error;
+}
+
 /** Figures of one in-process target. */
 interface TargetStats {
   name: string;
@@ -142,6 +154,8 @@ export interface FuzzSummary {
   totalInputs: number;
   durationMs: number;
   findings: Array<Pick<Finding, 'kind' | 'target' | 'index' | 'signature' | 'error'> & { file: string }>;
+  /** The fuzzer's own errors (kind `harness`): not findings in mtt, but the run did not do its job. */
+  harness: FuzzSummary['findings'];
   targets: TargetStats[];
   live: unknown;
   peakRssBytes: number;
@@ -149,18 +163,28 @@ export interface FuzzSummary {
 
 class Campaign {
   readonly findings: FuzzSummary['findings'] = [];
+  readonly harness: FuzzSummary['harness'] = [];
   constructor(readonly opts: FuzzOptions) {}
 
   record(f: Finding): void {
     const file = saveFinding(this.opts.out, f);
-    this.findings.push({
+    const entry = {
       kind: f.kind,
       target: f.target,
       index: f.index,
       signature: f.signature,
       error: f.error,
       file,
-    });
+    };
+    if (f.kind === 'harness') {
+      this.harness.push(entry);
+      process.stdout.write(
+        `  FUZZER BUG (not a finding in mtt) in ${f.target} case ${f.index}: ${f.error.slice(0, 300)}\n` +
+          `    at ${f.signature.split(' @ ')[1] || '?'}; saved ${file}\n`,
+      );
+      return;
+    }
+    this.findings.push(entry);
     process.stdout.write(
       `  FINDING ${f.kind} in ${f.target} case ${f.index}: ${f.error.slice(0, 300)}\n    saved ${file}\n`,
     );
@@ -198,52 +222,50 @@ class Campaign {
         keepPerSignature: 3,
         leakBytes: 64 * 2 ** 20,
       };
-      const outcome = await new Promise<{ result?: WorkerResult; lostAt?: number; why?: string }>(
-        (resolve) => {
-          const w = new Worker(new URL('./lib/worker.js', import.meta.url), {
-            workerData: task,
-            env: { ...process.env, ...target.env },
-          });
-          let last = -1;
-          let lastChange = Date.now();
-          let settled = false;
-          const finish = (v: { result?: WorkerResult; lostAt?: number; why?: string }) => {
-            if (settled) return;
-            settled = true;
-            clearInterval(watch);
-            resolve(v);
-          };
-          const watch = setInterval(() => {
-            const rss = process.memoryUsage.rss();
-            if (rss > stats.peakRss) stats.peakRss = rss;
-            const done = Atomics.load(p, 0);
-            if (done !== last) {
-              last = done;
-              lastChange = Date.now();
-              return;
-            }
-            // The first case also waits for setup (self-checks, key pools).
-            const allowed = target.hangMs + (done === 0 ? 15_000 : 3000);
-            if (Atomics.load(p, 2) === 0 && Date.now() - lastChange > allowed) {
-              const at = start + Atomics.load(p, 1);
-              void w.terminate();
-              finish({ lostAt: at, why: `hang: case ${at} did not return within ${allowed} ms` });
-            }
-          }, 250);
-          w.on('message', (m: { type: 'finding'; finding: Finding } | WorkerResult) => {
-            if (m.type === 'finding') {
-              stats.findings++;
-              this.record(m.finding);
-            } else finish({ result: m });
-          });
-          w.on('error', (err) =>
-            finish({ lostAt: start + Atomics.load(p, 1), why: `crash: ${describeError(err)}` }),
-          );
-          w.on('exit', (code) =>
-            finish({ lostAt: start + Atomics.load(p, 1), why: `worker exited with code ${code}` }),
-          );
-        },
-      );
+      const outcome = await new Promise<WorkerOutcome>((resolve) => {
+        const w = new Worker(new URL('./lib/worker.js', import.meta.url), {
+          workerData: task,
+          env: { ...process.env, ...target.env },
+        });
+        let last = -1;
+        let lastChange = Date.now();
+        let settled = false;
+        const finish = (v: WorkerOutcome) => {
+          if (settled) return;
+          settled = true;
+          clearInterval(watch);
+          resolve(v);
+        };
+        const watch = setInterval(() => {
+          const rss = process.memoryUsage.rss();
+          if (rss > stats.peakRss) stats.peakRss = rss;
+          const done = Atomics.load(p, 0);
+          if (done !== last) {
+            last = done;
+            lastChange = Date.now();
+            return;
+          }
+          // The first case also waits for setup (self-checks, key pools).
+          const allowed = target.hangMs + (done === 0 ? 15_000 : 3000);
+          if (Atomics.load(p, 2) === 0 && Date.now() - lastChange > allowed) {
+            const at = start + Atomics.load(p, 1);
+            void w.terminate();
+            finish({ lostAt: at, why: `hang: case ${at} did not return within ${allowed} ms` });
+          }
+        }, 250);
+        w.on('message', (m: { type: 'finding'; finding: Finding } | WorkerResult) => {
+          if (m.type === 'finding') {
+            stats.findings++;
+            this.record(m.finding);
+          } else finish({ result: m });
+        });
+        w.on('error', (err) =>
+          finish({ lostAt: start + Atomics.load(p, 1), why: `crash: ${describeError(err)}`, err }),
+        );
+        w.on('exit', (code) =>
+          finish({ lostAt: start + Atomics.load(p, 1), why: `worker exited with code ${code}` }),
+        );
+      });
       if (outcome.result) {
         const r = outcome.result;
         stats.cases += r.cases;
@@ -264,9 +286,10 @@ class Campaign {
       } catch {
         // The generator itself failed; the finding says so through its error.
       }
+      // The worker's own uncaught error keeps its class and stack, so a harness bug is told apart.
       const err = outcome.why?.startsWith('hang')
         ? new (await import('./lib/outcome.js')).HangError(outcome.why)
-        : new Error(outcome.why);
+        : (outcome.err ?? new Error(outcome.why));
       this.record(findingOf(target.name, this.opts.seed, at, input, err));
       start = at + 1;
       if (stats.restarts > 5) break;
@@ -278,38 +301,50 @@ class Campaign {
 
 async function replay(opts: FuzzOptions): Promise<number> {
   let targetName: string;
-  let input: unknown;
+  let saved: Finding | undefined;
+  let seed = opts.seed;
+  let index = opts.caseIndex ?? -1;
   let label: string;
   if (opts.replay) {
-    const saved = JSON.parse(readFileSync(opts.replay, 'utf8')) as Finding;
+    saved = JSON.parse(readFileSync(opts.replay, 'utf8')) as Finding;
     targetName = saved.target;
+    seed = saved.seed;
+    index = saved.index;
     label = `${opts.replay} (${saved.kind}: ${saved.error.slice(0, 200)})`;
-    if (targetName === LIVE || targetName === 'live-session') {
-      const { replayLive, replaySession } = await import('./live/live.js');
-      return targetName === LIVE ? replayLive(saved) : replaySession(saved);
-    }
-    input = fromJson(saved.input);
   } else {
     targetName = opts.targets[0] ?? '';
-    if (targetName === LIVE) {
-      const { replayLive } = await import('./live/live.js');
-      return replayLive({ target: LIVE, seed: opts.seed, index: opts.caseIndex! } as Finding);
-    }
-    input = caseInput(targetByName(targetName), opts.seed, opts.caseIndex!);
-    label = `case ${opts.caseIndex} of ${targetName}, seed ${opts.seed}`;
+    label = `case ${index} of ${targetName}, seed ${seed}`;
+  }
+  if (targetName === LIVE || targetName === SESSION) {
+    const { replayLive, replaySession } = await import('./live/live.js');
+    return targetName === LIVE ? replayLive({ seed, index }) : replaySession({ seed, index });
   }
   const target = targetByName(targetName);
   Object.assign(process.env, target.env);
   await target.setup?.();
+  const told = (f: Finding) => {
+    process.stdout.write(
+      `reproduced: ${f.kind === 'harness' ? "harness (the fuzzer's own bug, not mtt's)" : f.kind}: ${f.error}\n${f.stack}\n`,
+    );
+    return f.kind === 'harness' ? 3 : 1;
+  };
+  let input: unknown;
+  if (saved && saved.input !== null) input = fromJson(saved.input);
+  else {
+    // A generated case, or a saved generator error (it has no input): generate it again.
+    try {
+      input = caseInput(target, seed, index);
+    } catch (err) {
+      return told({ ...findingOf(target.name, seed, index, null, err), kind: 'harness' });
+    }
+  }
   process.stdout.write(`replaying ${label}\ninput: ${JSON.stringify(toJson(input)).slice(0, 2000)}\n`);
   const { error, ms } = await runCase(target, input);
   if (error === undefined) {
     process.stdout.write(`no finding: the case ran in ${ms.toFixed(1)} ms and ended as expected\n`);
     return 0;
   }
-  const f = findingOf(target.name, opts.seed, opts.caseIndex ?? -1, input, error);
-  process.stdout.write(`reproduced: ${f.kind}: ${f.error}\n${f.stack}\n`);
-  return 1;
+  return told(findingOf(target.name, seed, index, input, error));
 }
 
 async function main(): Promise<number> {
@@ -398,7 +433,8 @@ async function main(): Promise<number> {
   process.stdout.write(
     `seed ${opts.seed}; ${fmtInt(total)} in-process inputs${live ? ` + ${fmtInt(live.handshakes)} live handshakes` : ''} in ${(durationMs / 1000).toFixed(1)} s; ` +
       `peak RSS of this process ${fmtMiB(peakRss)}${live ? `, of the server ${fmtMiB(live.serverPeakRss)}` : ''}; ` +
-      `findings: ${campaign.findings.length === 0 ? 'none' : [...byKind].map(([k, n]) => `${n} ${k}`).join(', ')}\n`,
+      `findings: ${campaign.findings.length === 0 ? 'none' : [...byKind].map(([k, n]) => `${n} ${k}`).join(', ')}` +
+      `${campaign.harness.length === 0 ? '' : `; FUZZER BUGS: ${campaign.harness.length} harness error(s), not findings in mtt, but the run is incomplete: fix fuzz/ and run again`}\n`,
   );
   if (opts.json) {
     const summary: FuzzSummary = {
@@ -406,13 +442,14 @@ async function main(): Promise<number> {
       totalInputs: total,
       durationMs,
       findings: campaign.findings,
+      harness: campaign.harness,
       targets: stats,
       live: live?.summary,
       peakRssBytes: peakRss,
     };
     writeFileSync(opts.json, `${JSON.stringify(summary, null, 2)}\n`);
   }
-  return campaign.findings.length === 0 ? 0 : 1;
+  return campaign.findings.length > 0 ? 1 : campaign.harness.length > 0 ? 3 : 0;
 }
 
 process.exitCode = await main();

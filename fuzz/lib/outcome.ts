@@ -3,8 +3,15 @@
  * (ProtocolError, IdentityError, ConfigError); anything else is a crash. A coded error that wraps a
  * JavaScript bug (a TypeError caught by a catch-all and re-thrown as ERR_MALFORMED) is a crash too:
  * the wrapper must not hide it.
+ *
+ * The fuzzer's own bugs are not findings in mtt: a JavaScript bug (TypeError, RangeError,
+ * ReferenceError, SyntaxError) raised in the campaign's code (fuzz/, test/) rather than in src/ is a
+ * harness error. It fails the run just the same, under its own name, so that neither hides the
+ * other: whatever is not clearly the harness's (an error raised in src/, one without a frame of
+ * ours, a broken property, a hang) stays a finding.
  */
 import { AssertionError } from 'node:assert';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../src/config/config-error.js';
 import { IdentityError } from '../../src/identity/identity-error.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
@@ -19,8 +26,8 @@ export class HangError extends Error {
   override readonly name = 'HangError';
 }
 
-/** The kinds of finding a run reports. */
-export type FindingKind = 'crash' | 'oracle' | 'hang' | 'leak' | 'server-down' | 'legit-client';
+/** The kinds of finding a run reports; `harness` is the fuzzer's own bug, reported apart. */
+export type FindingKind = 'crash' | 'oracle' | 'hang' | 'leak' | 'server-down' | 'legit-client' | 'harness';
 
 function isBugClass(err: unknown): boolean {
   return (
@@ -74,25 +81,71 @@ export function describeError(err: unknown): string {
 
 /** The innermost error's stack (where the bug is). */
 export function deepestStack(err: unknown): string {
-  let e: unknown = err;
+  const e = deepest(err);
+  return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
+
+/** The compiled project (dist/), whose top folders tell product code (src/) from the campaign's. */
+const ROOT_URL = new URL('../../', import.meta.url).href;
+const ROOT_PATH = fileURLToPath(ROOT_URL);
+
+/** The stack's frames inside the project, innermost first, as `src/protocol/frame.js:12`. */
+export function projectFrames(stack: string): string[] {
+  const out: string[] = [];
+  for (const line of stack.split('\n')) {
+    if (!/^\s+at /.test(line)) continue;
+    for (const root of [ROOT_URL, ROOT_PATH]) {
+      const at = line.indexOf(root);
+      if (at < 0) continue;
+      const m = /^([^:)]+):(\d+)/.exec(line.slice(at + root.length));
+      if (m && !m[1]!.startsWith('node_modules/')) out.push(`${m[1]}:${m[2]}`);
+      break;
+    }
+  }
+  return out;
+}
+
+/** The innermost error of a cause chain. */
+function deepest(err: unknown): unknown {
+  let e = err;
   for (let depth = 0; depth < 8; depth++) {
     const cause = e instanceof Error ? e.cause : undefined;
     if (!(cause instanceof Error)) break;
     e = cause;
   }
-  return e instanceof Error ? (e.stack ?? e.message) : String(e);
+  return e;
+}
+
+/**
+ * True when the campaign's own code has a bug: the innermost error is a JavaScript bug class
+ * raised in fuzz/ or test/ (its first frame in the project is there, Node's own frames skipped),
+ * not in src/. A broken property (OracleError), a hang, an assertion, an error raised in src/, and
+ * one with no frame of ours are never the harness's.
+ */
+export function isHarnessBug(err: unknown): boolean {
+  if (err instanceof OracleError || err instanceof HangError) return false;
+  const inner = deepest(err);
+  if (
+    !(
+      inner instanceof TypeError ||
+      inner instanceof RangeError ||
+      inner instanceof ReferenceError ||
+      inner instanceof SyntaxError
+    )
+  )
+    return false;
+  const first = projectFrames(inner.stack ?? '')[0];
+  return first !== undefined && !first.startsWith('src/');
 }
 
 /**
  * Groups findings that are the same bug: kind, error class, message with numbers blanked, and the
- * first stack frame inside the project.
+ * first stack frame inside the project (past the campaign's runner and helpers, fuzz/lib/).
  */
 export function signatureOf(kind: FindingKind, err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  const frame =
-    deepestStack(err)
-      .split('\n')
-      .find((l) => /\/(src|fuzz)\//.test(l) && !l.includes('/fuzz/lib/')) ?? '';
-  const where = frame.replace(/^.*\/((src|fuzz)\/[^:)]+):(\d+).*$/, '$1:$3');
+  const frames = projectFrames(deepestStack(err));
+  const where =
+    (kind === 'harness' ? frames[0] : frames.find((f) => !f.startsWith('fuzz/lib/'))) ?? frames[0] ?? '';
   return `${kind} ${errorLabel(err)} ${message.replace(/\d+/g, 'N').slice(0, 160)} @ ${where}`;
 }

@@ -9,6 +9,7 @@ import {
   describeError,
   type FindingKind,
   HangError,
+  isHarnessBug,
   OracleError,
   signatureOf,
 } from './outcome.js';
@@ -41,7 +42,13 @@ export function findingOf(
   err: unknown,
 ): Finding {
   const kind: FindingKind =
-    err instanceof OracleError ? 'oracle' : err instanceof HangError ? 'hang' : 'crash';
+    err instanceof OracleError
+      ? 'oracle'
+      : err instanceof HangError
+        ? 'hang'
+        : isHarnessBug(err)
+          ? 'harness'
+          : 'crash';
   return {
     kind,
     target,

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { targetByName } from '../targets/index.js';
+import { signatureOf } from './outcome.js';
 import { Rng } from './rng.js';
 import { type Finding, findingOf, runCase } from './runner.js';
 
@@ -42,7 +43,27 @@ async function main(): Promise<void> {
   const task = workerData as WorkerTask;
   const progress = new Int32Array(task.progress);
   const target = targetByName(task.target);
-  await target.setup?.();
+  try {
+    await target.setup?.();
+  } catch (err) {
+    // Self-checks and key pools are the campaign's own: the target cannot run, and that is not mtt's.
+    const f = findingOf(target.name, task.seed, -1, null, err);
+    parentPort!.postMessage({
+      type: 'finding',
+      finding: { ...f, kind: 'harness', signature: `setup ${signatureOf('harness', err)}` },
+    });
+    Atomics.store(progress, 2, 1);
+    const none: WorkerResult = {
+      type: 'done',
+      cases: 0,
+      maxCaseMs: 0,
+      totalMs: 0,
+      heapGrowth: undefined,
+      repeats: {},
+    };
+    parentPort!.postMessage(none);
+    return;
+  }
   const gc = (globalThis as { gc?: () => void }).gc;
   const seen = new Map<string, number>();
   let maxCaseMs = 0;
@@ -58,9 +79,11 @@ async function main(): Promise<void> {
     try {
       input = target.generate(Rng.forCase(task.seed, target.name, index));
     } catch (err) {
-      // A generator bug: report it like a crash, so it gets fixed, and go on.
+      // A generator must not throw: whatever it throws is the harness's bug. Reported (the run
+      // fails), not as a finding in mtt, and the campaign goes on.
       const f = findingOf(target.name, task.seed, index, null, err);
-      f.signature = `generator ${f.signature}`;
+      f.kind = 'harness';
+      f.signature = `generator ${signatureOf('harness', err)}`;
       if ((seen.get(f.signature) ?? 0) < task.keepPerSignature)
         parentPort!.postMessage({ type: 'finding', finding: f });
       seen.set(f.signature, (seen.get(f.signature) ?? 0) + 1);

@@ -24,6 +24,7 @@ import {
 import { type ClientMessage, decodeServerMessage, type ServerMessage } from '../../src/protocol/messages.js';
 import { FramedConnection } from '../../src/transport/framed-connection.js';
 import { runClientHandshake } from '../../src/transport/handshake.js';
+import { deepestStack, describeError, isHarnessBug, signatureOf } from '../lib/outcome.js';
 import { identityOf } from '../lib/peer.js';
 import { fmtInt, fmtMiB } from '../lib/report.js';
 import type { Finding } from '../lib/runner.js';
@@ -316,6 +317,29 @@ function finding(
   };
 }
 
+/**
+ * A live or session case whose own code threw. A JavaScript bug raised in fuzz/ is the harness's
+ * (kind `harness`, reported apart, the run still fails); anything else, an error from src/ on the
+ * client side of the case included, stays a crash finding.
+ */
+export function caseFailed(target: string, seed: number, index: number, err: unknown): Finding {
+  const harness = isHarnessBug(err);
+  const kind = harness ? 'harness' : 'crash';
+  return {
+    ...finding(
+      kind,
+      seed,
+      index,
+      harness
+        ? `the fuzzer's ${target} case code failed (a bug in fuzz/, not in mtt): ${describeError(err)}`
+        : `the ${target} case failed: ${describeError(err)}`,
+    ),
+    target,
+    signature: `${signatureOf(kind, err)} (${target})`,
+    stack: deepestStack(err),
+  };
+}
+
 const SESSION_SERVERS = 2;
 
 function mergeSessions(all: SessionSummary[]): SessionSummary {
@@ -381,15 +405,7 @@ async function runSessions(
       try {
         r = await runSessionCase(o.seed, index, ctx);
       } catch (err) {
-        report({
-          ...finding(
-            'crash',
-            o.seed,
-            index,
-            `the session case itself failed: ${(err as Error).stack ?? err}`,
-          ),
-          target: 'live-session',
-        });
+        report(caseFailed('live-session', o.seed, index, err));
         continue;
       }
       s.cases++;
@@ -569,9 +585,7 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
       try {
         r = await runLiveCase(o.seed, index, ctx);
       } catch (err) {
-        report(
-          finding('crash', o.seed, index, `the live case itself failed: ${(err as Error).stack ?? err}`),
-        );
+        report(caseFailed('live-server', o.seed, index, err));
         continue;
       }
       // A machine under load can stall the server for a second: a connection held open is a finding
@@ -743,6 +757,12 @@ export async function runLive(o: LiveOptions): Promise<LiveResult> {
   return { text, handshakes: completed, serverPeakRss, summary };
 }
 
+/** Prints a case that threw in a replay; 3 for a harness error, 1 for a finding (as the campaign). */
+function replayFailed(f: Finding): number {
+  process.stdout.write(`reproduced: ${f.kind}: ${f.error}\n${f.stack}\n`);
+  return f.kind === 'harness' ? 3 : 1;
+}
+
 /** Re-runs one live case against a fresh server; 1 when the finding shows again. */
 export async function replayLive(f: Pick<Finding, 'seed' | 'index'>): Promise<number> {
   if (f.index < 0) {
@@ -762,7 +782,13 @@ export async function replayLive(f: Pick<Finding, 'seed' | 'index'>): Promise<nu
     perSource: MAX_UNAUTHENTICATED_PER_SOURCE,
     stallsLeft: 1,
   };
-  const r = await runLiveCase(f.seed, f.index, ctx);
+  let r: CaseResult;
+  try {
+    r = await runLiveCase(f.seed, f.index, ctx);
+  } catch (err) {
+    await rig.close();
+    return replayFailed(caseFailed('live-server', f.seed, f.index, err));
+  }
   await new Promise((res) => setTimeout(res, 200));
   const alive = rig.child.exited === undefined;
   const p = alive ? await probe(rig.tunnelPort) : { error: 'server down' };
@@ -797,7 +823,12 @@ export async function replaySession(f: Pick<Finding, 'seed' | 'index'>): Promise
   try {
     const ready = await child.next();
     if (ready.type !== 'ready') throw new Error('the session server did not start');
-    const r = await runSessionCase(f.seed, f.index, { port: ready.port, ports });
+    let r: SessionResult;
+    try {
+      r = await runSessionCase(f.seed, f.index, { port: ready.port, ports });
+    } catch (err) {
+      return replayFailed(caseFailed('live-session', f.seed, f.index, err));
+    }
     const left = await r.leftOpen;
     const alive = child.exited === undefined;
     process.stdout.write(

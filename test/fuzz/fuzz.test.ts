@@ -53,6 +53,11 @@ test('a short fuzzing run finds nothing', { timeout: (SECONDS + 90) * 1000 }, as
   t.diagnostic(output.split('\n').slice(-22).join('\n'));
   const summary = JSON.parse(readFileSync(json, 'utf8')) as FuzzSummary;
   assert.deepEqual(
+    summary.harness.map((f) => `${f.target} case ${f.index}: ${f.error.slice(0, 300)} (${f.signature})`),
+    [],
+    `seed ${seed}: the fuzzer's own code failed (a bug in fuzz/, not a finding in mtt); reproduce: npm run fuzz -- --target NAME --seed ${seed} --case N`,
+  );
+  assert.deepEqual(
     summary.findings.map((f) => `${f.kind} in ${f.target} case ${f.index}: ${f.error.slice(0, 200)}`),
     [],
     `seed ${seed} found something; reproduce: npm run fuzz -- --seed ${seed} --seconds ${SECONDS}, or replay a case with npm run fuzz -- --target NAME --seed ${seed} --case N`,
