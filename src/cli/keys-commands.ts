@@ -132,7 +132,8 @@ async function listAllowed(file: string): Promise<number> {
   for (const e of entries) {
     const ports = formatPortRanges(e.options.permitListen);
     const comment = e.comment === '' ? '(no comment)' : escapeControls(e.comment);
-    process.stdout.write(`${e.fingerprint}  ${comment}  ports=${ports}  line ${e.line}\n`);
+    const from = e.options.permitFrom ? `  from=${e.options.permitFrom.map((b) => b.text).join(',')}` : '';
+    process.stdout.write(`${e.fingerprint}  ${comment}  ports=${ports}${from}  line ${e.line}\n`);
   }
   return 0;
 }

@@ -1,9 +1,11 @@
 /**
  * The server's allow-list, in OpenSSH authorized_keys style:
- * `[permitlisten="PORTS"[,…]] ssh-ed25519 AAAA… [comment]`, one key per line, `#` comments.
+ * `[permitlisten="PORTS"][,permitfrom="CIDR,…"] ssh-ed25519 AAAA… [comment]`, one key per line,
+ * `#` comments.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { parseCidr } from '../config/host-port.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { escapeControls, hasControls } from '../util/escape.js';
 import { IdentityError } from './identity-error.js';
@@ -12,10 +14,25 @@ import { ANY_PORT, parsePortRanges } from './port-range.js';
 import { checkKeyFields, ED25519_KEY_TYPE, fingerprint } from './public-key.js';
 import { shellQuote } from './shell-quote.js';
 
+/** A block of visitor addresses (CIDR), as permitfrom gives it. */
+export interface AddressBlockOption {
+  family: 4 | 6;
+  prefix: number;
+  /** The network address, 4 or 16 bytes. */
+  address: Buffer;
+  /** As written ("203.0.113.0/24"). */
+  text: string;
+}
+
 /** Per-key options from the line's option prefix. */
 export interface AllowListOptions {
   /** Ports this key may listen on; [1-65535] when the line has no permitlisten (the server's own limits still apply). */
   permitListen: PortRange[];
+  /**
+   * Visitor addresses this key's tunnels accept (permitfrom); undefined when the line has none
+   * (any visitor). A tunnel's own permitFrom can only narrow it.
+   */
+  permitFrom?: AddressBlockOption[];
 }
 
 /** One allowed key. */
@@ -44,7 +61,8 @@ type LineResult =
   | { ok: true; entry: Omit<AllowListEntry, 'line'> }
   | { ok: false; problem: string; fix: string };
 
-const OPTION_FIX = 'the only option is permitlisten="PORT", "LOW-HIGH" or "*"; remove the others';
+const OPTION_FIX =
+  'the options are permitlisten="PORT", "LOW-HIGH" or "*" and permitfrom="CIDR,…"; remove the others';
 
 /** Parse allow-list text; throws ERR_ALLOWLIST_SYNTAX as "SOURCE:LINE: problem; fix" on the first bad line. */
 export function parseAllowList(text: string, sourceName: string): AllowListEntry[] {
@@ -208,12 +226,19 @@ export async function removeFromAllowList(path: string, key: string): Promise<Re
 function parseAllowListLine(line: string): LineResult {
   let rest = line;
   let permitListen: PortRange[] | undefined;
+  let permitFrom: AddressBlockOption[] | undefined;
   const first = /^\S+/.exec(rest)?.[0] ?? '';
   // A line starts with options unless its first word is a key type or key data (as in authorized_keys).
   if (first !== ED25519_KEY_TYPE && !looksLikeKeyType(first) && !first.startsWith('AAAA')) {
     const options = splitOptions(rest);
     if (!options.ok) return options;
     for (const option of options.list) {
+      if (option.name.toLowerCase() === 'permitfrom') {
+        const blocks = parsePermitFrom(option.value);
+        if (!Array.isArray(blocks)) return blocks;
+        permitFrom = [...(permitFrom ?? []), ...blocks];
+        continue;
+      }
       if (option.name.toLowerCase() !== 'permitlisten') {
         return { ok: false, problem: `unknown option "${option.name}"`, fix: OPTION_FIX };
       }
@@ -246,9 +271,34 @@ function parseAllowListLine(line: string): LineResult {
       publicRaw: checked.publicRaw,
       fingerprint: fingerprint(checked.publicRaw),
       comment: (match?.[3] ?? '').trim(),
-      options: { permitListen: permitListen ?? [{ ...ANY_PORT }] },
+      options: {
+        permitListen: permitListen ?? [{ ...ANY_PORT }],
+        ...(permitFrom ? { permitFrom } : {}),
+      },
     },
   };
+}
+
+/** permitfrom="203.0.113.0/24,2001:db8::/32": CIDR blocks or single addresses, comma-separated. */
+function parsePermitFrom(
+  value: string | undefined,
+): AddressBlockOption[] | { ok: false; problem: string; fix: string } {
+  if (value === undefined || value.trim() === '') {
+    return {
+      ok: false,
+      problem: 'permitfrom needs a value',
+      fix: 'write permitfrom="203.0.113.0/24,2001:db8::/32" (addresses or CIDR blocks)',
+    };
+  }
+  const out: AddressBlockOption[] = [];
+  for (const part of value.split(',')) {
+    const text = part.trim();
+    const block = parseCidr(text);
+    if (typeof block === 'string')
+      return { ok: false, problem: `in permitfrom="${value}", ${block}`, fix: '' };
+    out.push({ family: block.family, prefix: block.prefix, address: Buffer.from(block.bytes), text });
+  }
+  return out;
 }
 
 function describe(failure: { problem: string; fix: string }): string {

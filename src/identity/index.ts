@@ -2,6 +2,7 @@
  * Identity keys: Ed25519 identities, OpenSSH key files, the server's allow-list and the client's known servers.
  */
 export type {
+  AddressBlockOption,
   AllowListEntry,
   AllowListOptions,
   LoadedAllowList,

@@ -8,6 +8,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import {
+  type AddressBlockOption,
   type AllowListEntry,
   fingerprint,
   IdentityError,
@@ -16,6 +17,7 @@ import {
 } from '../identity/index.js';
 import type { Logger } from '../util/logger.js';
 import { intersectRanges } from './port-ranges.js';
+import { inBlock } from './visitor-filter.js';
 
 /** Changes to the file are applied this long after the last one (editors write in several steps). */
 export const ALLOW_LIST_DEBOUNCE_MS = 100;
@@ -116,11 +118,12 @@ export class AllowListWatch {
         refused.push(fingerprint(old.publicRaw));
         continue;
       }
+      const from = narrowerFrom(old.options.permitFrom, now.options.permitFrom);
       kept.push({
         ...now,
         options: {
-          ...now.options,
           permitListen: intersectRanges(old.options.permitListen, now.options.permitListen),
+          ...(from ? { permitFrom: from } : {}),
         },
       });
     }
@@ -132,4 +135,17 @@ export class AllowListWatch {
     });
     return kept;
   }
+}
+
+/**
+ * While failing closed, visitors may only narrow: the new blocks that lie inside an old one (when
+ * both lines have permitfrom), the old blocks when the new line lost its permitfrom.
+ */
+function narrowerFrom(
+  old: readonly AddressBlockOption[] | undefined,
+  now: readonly AddressBlockOption[] | undefined,
+): AddressBlockOption[] | undefined {
+  if (old === undefined) return now ? [...now] : undefined;
+  if (now === undefined) return [...old];
+  return now.filter((n) => old.some((o) => o.prefix <= n.prefix && inBlock(o, n.family, n.address)));
 }

@@ -22,6 +22,7 @@ import { type RelayHandle, relay } from '../transport/relay.js';
 import { resetSocket } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
 import type { TunnelCounters } from './metrics.js';
+import type { Block } from './visitor-filter.js';
 
 /** What the broker knows of the tunnel a visitor came in on. */
 export interface BrokerTunnel {
@@ -31,6 +32,8 @@ export interface BrokerTunnel {
   /** False when the tunnel asked for NO_COMPRESS. */
   compress: boolean;
   counters: TunnelCounters;
+  /** The tunnel's own permitFrom (OpenTunnel); undefined = anyone the key allows. */
+  permitFrom?: readonly Block[];
 }
 
 /** What the broker needs of its session's control channel. */
@@ -229,14 +232,28 @@ export class ChannelBroker {
   }
 
   /**
-   * Resets the relayed connections of the tunnels on `ports` (all of them without `ports`): the key
-   * lost the right to them.
+   * Resets the relayed connections of the tunnels on `ports` (all of them without `ports`), or those
+   * for which `which` says true (its tunnel, the visitor's address): the key lost the right to them.
    */
-  revoke(why: string, ports?: ReadonlySet<number>): void {
+  revoke(
+    why: string,
+    ports?: ReadonlySet<number> | ((tunnel: BrokerTunnel, visitor: string | undefined) => boolean),
+  ): void {
     for (const a of [...this.#active]) {
-      if (!ports || ports.has(a.visitor.tunnel.port)) a.relay?.abort(new Error(why));
+      const hit =
+        ports === undefined ||
+        (typeof ports === 'function'
+          ? ports(a.visitor.tunnel, a.visitor.socket.remoteAddress)
+          : ports.has(a.visitor.tunnel.port));
+      if (hit) a.relay?.abort(new Error(why));
     }
     if (!ports) this.close(why);
+  }
+
+  /** Visitors waiting for a channel that `which` says to refuse (an allow-list change). */
+  refuseWaiting(why: string, which: (tunnel: BrokerTunnel, visitor: string | undefined) => boolean): void {
+    for (const v of [...this.#waiting])
+      if (which(v.tunnel, v.socket.remoteAddress)) this.#refuse(v, why, false);
   }
 
   /**

@@ -9,8 +9,10 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AllowListEntry } from '../identity/index.js';
 import { PROBE_TIMEOUT_MS } from '../protocol/limits.js';
 import type { PendingServerSession, ServerConnection } from '../transport/handshake.js';
+import type { BrokerTunnel } from './channel-broker.js';
 import { ControlSession, type ServerContext } from './control-session.js';
 import { rangesWithin } from './port-ranges.js';
+import { visitorPermitted } from './visitor-filter.js';
 
 /** Holds the one current session, and earlier ones while their connections are still relayed. */
 export class ControlSessionManager {
@@ -129,11 +131,17 @@ export class ControlSessionManager {
         continue;
       }
       const allowed = entry.options.permitListen;
-      const ports = s.closed ? new Set<number>() : s.narrow(allowed);
+      const from = entry.options.permitFrom;
+      const ports = s.closed ? new Set<number>() : s.narrow(allowed, from);
       for (const p of s.broker.activePorts()) {
         if (!rangesWithin([{ low: p, high: p }], allowed)) ports.add(p);
       }
       if (ports.size > 0) s.broker.revoke('port no longer allowed for this key', ports);
+      // permitfrom narrowed: visitors it no longer allows lose their connections, waiting or relayed.
+      const outside = (t: BrokerTunnel, visitor: string | undefined) =>
+        !visitorPermitted(visitor, from, t.permitFrom);
+      s.broker.refuseWaiting('visitor address no longer allowed for this key', outside);
+      s.broker.revoke('visitor address no longer allowed for this key', outside);
     }
   }
 

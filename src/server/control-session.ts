@@ -4,13 +4,13 @@
  * The session can also ask the client for a sign of life at once (probe), which the broker uses
  * before trusting it with visitors and the session manager before refusing a second login.
  */
-import type { AllowListEntry, PortRange } from '../identity/index.js';
+import type { AddressBlockOption, AllowListEntry, PortRange } from '../identity/index.js';
 import type { SessionKeys } from '../protocol/handshake.js';
 import { MAX_AUTH_PORT_RANGES, PROBE_TIMEOUT_MS } from '../protocol/limits.js';
 import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage } from '../protocol/messages.js';
 import type { ServerConnection, SessionGrant } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
-import { type BrokerLimits, ChannelBroker } from './channel-broker.js';
+import { type BrokerLimits, type BrokerTunnel, ChannelBroker } from './channel-broker.js';
 import type { Metrics } from './metrics.js';
 import { intersectRanges } from './port-ranges.js';
 import { type TunnelCeilings, TunnelRegistry } from './tunnel-registry.js';
@@ -23,6 +23,8 @@ export interface ServerContext {
   bindHost: string;
   displayHost: string;
   serverRanges: readonly PortRange[];
+  /** Where refused visitors are logged (rate-limited); the session log when absent. */
+  refusalLog?: Logger;
   /** Overrides of the broker's bounds (tests). */
   brokerLimits?: Partial<BrokerLimits>;
 }
@@ -86,8 +88,10 @@ export class ControlSession {
       serverRanges: opts.ctx.serverRanges,
       keyRanges: this.#keyRanges,
       ceilings: this.#ceilings,
+      keyPermitFrom: opts.entry.options.permitFrom,
       metrics: opts.ctx.metrics,
       log: this.log,
+      refusalLog: opts.ctx.refusalLog?.child({ client: opts.entry.fingerprint }) ?? this.log,
       hooks: {
         status: (msg) => this.#send(msg),
         incoming: (tunnel, socket) => this.broker.visitor(socket, tunnel),
@@ -140,12 +144,18 @@ export class ControlSession {
   }
 
   /**
-   * The key's permitlisten changed: tunnels outside the new ranges close (reason revoked) with their
-   * connections, and only the new ranges may be opened from now on.
+   * The key's permitlisten or permitfrom changed: tunnels outside the new ranges close (reason
+   * revoked) with their connections, only the new ranges may be opened from now on, and only
+   * visitors the new permitfrom allows get in.
    */
-  narrow(keyRanges: readonly PortRange[]): Set<number> {
+  narrow(keyRanges: readonly PortRange[], keyFrom?: readonly AddressBlockOption[]): Set<number> {
     this.#keyRanges = keyRanges;
-    return this.#registry.narrow(keyRanges);
+    return this.#registry.narrow(keyRanges, keyFrom);
+  }
+
+  /** Whether a visitor at `address` may use `tunnel` now (after narrow()). */
+  permits(tunnel: BrokerTunnel, address: string | undefined): boolean {
+    return this.#registry.permits(tunnel, address);
   }
 
   /**

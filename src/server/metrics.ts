@@ -36,6 +36,23 @@ export interface TunnelCounters {
   rateLimitedMs: { in: number; out: number };
 }
 
+/** One refusal, for `mtt status`'s recent list. */
+export interface Refusal {
+  /** Epoch ms. */
+  at: number;
+  /** A visitor closed at accept, or a client login refused. */
+  kind: 'visitor' | 'login';
+  reason: string;
+  peer?: string;
+  tunnel?: string;
+  port?: number;
+  /** The client key's fingerprint (logins). */
+  client?: string;
+}
+
+/** Refusals kept for `mtt status`. */
+export const MAX_RECENT_REFUSALS = 50;
+
 /** What the broker counts of the current session's data channels. */
 export interface ChannelCounts {
   waiting: number;
@@ -54,7 +71,24 @@ export class Metrics {
   channels: () => ChannelCounts | undefined = () => undefined;
   /** The server's readiness (set by the server; GET /readyz). */
   readiness: () => Readiness = () => ({ ready: false, checks: { listening: false } });
+  /** The last refusals, oldest first, at most MAX_RECENT_REFUSALS. */
+  readonly recentRefusals: Refusal[] = [];
   #registry: Promise<PromRegistry> | undefined;
+
+  /** Records a visitor closed at accept (the per-tunnel counter is the caller's). */
+  visitorRefused(r: Omit<Refusal, 'at' | 'kind'>): void {
+    this.#remember({ at: Date.now(), kind: 'visitor', ...r });
+  }
+
+  /** Records a refused login, with what is known of it. */
+  loginRefused(r: Omit<Refusal, 'at' | 'kind'>): void {
+    this.#remember({ at: Date.now(), kind: 'login', ...r });
+  }
+
+  #remember(r: Refusal): void {
+    this.recentRefusals.push(r);
+    if (this.recentRefusals.length > MAX_RECENT_REFUSALS) this.recentRefusals.shift();
+  }
 
   /** The counters for a public port, created on first use. */
   tunnel(port: number, name: string): TunnelCounters {

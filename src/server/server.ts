@@ -16,6 +16,7 @@ import {
   type PortRange,
 } from '../identity/index.js';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
+import { rateLimitedLogger } from '../util/log-rate-limiter.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { type MetricsListener, serveMetricsHttp } from '../util/prometheus.js';
 import { Acceptor } from './acceptor.js';
@@ -88,6 +89,8 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '', '[::]']);
 export async function startServer(opts: ServerOptions): Promise<MttServer> {
   const log = opts.log ?? silentLogger;
   const metrics = new Metrics();
+  // Lines a visitor or a stranger can cause at will are rate-limited (src/util/log-rate-limiter.ts).
+  const refusalLog = rateLimitedLogger(log);
   const bindHost = opts.publicHost ?? '0.0.0.0';
   const sessions = new ControlSessionManager(
     {
@@ -97,6 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       bindHost,
       displayHost: WILDCARDS.has(bindHost) ? '' : bindHost.includes(':') ? `[${bindHost}]` : bindHost,
       serverRanges: opts.allowPorts ?? DEFAULT_ALLOW_PORTS,
+      refusalLog,
       brokerLimits: {
         ...(opts.pairingTimeoutMs !== undefined ? { channelWaitMs: opts.pairingTimeoutMs } : {}),
         ...(opts.maxPendingPairings !== undefined ? { maxWaiting: opts.maxPendingPairings } : {}),
@@ -196,6 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     closing ??= (async () => {
       watch?.close();
       sessions.closeAll();
+      refusalLog.close();
       const done = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
       await Promise.all([done, metricsServer?.close()]);

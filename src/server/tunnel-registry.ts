@@ -6,9 +6,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type PortRange, portAllowed } from '../identity/index.js';
 import { MAX_TUNNELS_PER_SESSION } from '../protocol/limits.js';
 import type { OpenTunnel, TunnelReasonName, TunnelStatus } from '../protocol/messages.js';
+import { resetSocket } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
 import type { BrokerTunnel } from './channel-broker.js';
 import type { Metrics } from './metrics.js';
+import { type Block, visitorPermitted } from './visitor-filter.js';
 
 interface OpenListener extends BrokerTunnel {
   server: Server;
@@ -42,8 +44,12 @@ export interface RegistryOptions {
   keyRanges: readonly PortRange[];
   /** The key's per-tunnel ceilings. */
   ceilings: TunnelCeilings;
+  /** Visitors this key's tunnels accept (permitfrom); undefined = anyone. */
+  keyPermitFrom?: readonly Block[] | undefined;
   metrics: Metrics;
   log: Logger;
+  /** Where refused visitors are logged: rate-limited, since a visitor can trigger it at will (default: log). */
+  refusalLog?: Logger;
   hooks: RegistryHooks;
 }
 
@@ -52,10 +58,17 @@ export class TunnelRegistry {
   readonly #tunnels = new Map<number, OpenListener | 'opening'>();
   readonly #opts: RegistryOptions;
   #keyRanges: readonly PortRange[];
+  #keyFrom: readonly Block[] | undefined;
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
     this.#keyRanges = opts.keyRanges;
+    this.#keyFrom = opts.keyPermitFrom;
+  }
+
+  /** Whether a visitor at `address` may use `tunnel` under the key's and the tunnel's lists now. */
+  permits(tunnel: BrokerTunnel, address: string | undefined): boolean {
+    return visitorPermitted(address, this.#keyFrom, tunnel.permitFrom);
   }
 
   /** Ports open now. */
@@ -106,10 +119,38 @@ export class TunnelRegistry {
     }
     this.#tunnels.set(tunnelId, 'opening');
     const counters = this.#opts.metrics.tunnel(port, name);
-    const tunnel = { tunnelId, name, port, compress: msg.compress, counters };
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
-      this.#opts.hooks.incoming(tunnel, socket),
-    );
+    const tunnel: BrokerTunnel = {
+      tunnelId,
+      name,
+      port,
+      compress: msg.compress,
+      counters,
+      ...(msg.permitFrom.length > 0 ? { permitFrom: msg.permitFrom } : {}),
+    };
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+      // Closed at accept: a visitor outside permitfrom/permitFrom never reaches the client.
+      if (!this.permits(tunnel, socket.remoteAddress)) {
+        socket.on('error', () => {});
+        counters.refused.not_permitted += 1;
+        this.#opts.metrics.visitorRefused({
+          reason: 'not_permitted',
+          tunnel: name,
+          port,
+          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+        });
+        (this.#opts.refusalLog ?? this.#opts.log).warn(
+          'visitor refused: its address is not allowed for this tunnel',
+          {
+            tunnel: name,
+            port,
+            peer: `${socket.remoteAddress}:${socket.remotePort}`,
+          },
+        );
+        resetSocket(socket);
+        return;
+      }
+      this.#opts.hooks.incoming(tunnel, socket);
+    });
     server.on('error', (err: NodeJS.ErrnoException) => {
       if (this.#tunnels.get(tunnelId) !== 'opening') {
         this.#opts.log.error('tunnel listener failed', { tunnel: name, port, error: err });
@@ -182,8 +223,9 @@ export class TunnelRegistry {
    * The key's permitlisten changed: from now on only `keyRanges` may be opened, and every open tunnel
    * outside them closes with reason `revoked`. Returns the ports it closed.
    */
-  narrow(keyRanges: readonly PortRange[]): Set<number> {
+  narrow(keyRanges: readonly PortRange[], keyFrom?: readonly Block[]): Set<number> {
     this.#keyRanges = keyRanges;
+    this.#keyFrom = keyFrom;
     const closed = new Set<number>();
     for (const [id, t] of [...this.#tunnels]) {
       if (t === 'opening' || portAllowed(t.port, keyRanges)) continue;
