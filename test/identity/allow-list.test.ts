@@ -82,7 +82,11 @@ test('malformed lines give FILE:LINE and the fix', () => {
     2,
     /"ssh-rsa" is not supported; use an ssh-ed25519 key/,
   );
-  assertSyntax(`no-pty ${lineA}`, 1, /unknown option "no-pty"; the options are permitlisten=.* and permitfrom=/);
+  assertSyntax(
+    `no-pty ${lineA}`,
+    1,
+    /unknown option "no-pty"; the options are permitlisten=.* and permitfrom=/,
+  );
   assertSyntax(
     `${lineA}\n${lineB}\n${formatPublicKeyLine(a.publicRaw, 'again')}`,
     3,
