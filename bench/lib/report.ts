@@ -238,9 +238,9 @@ export function profileSection(p: {
 
 ${p.table}
 
-Measured ${f.date} at commit ${f.commit}, in ${Math.round(f.durationSec)} s, 1-minute load average
-${f.load.mean.toFixed(2)} on average and ${f.load.max.toFixed(2)} at most (2 cores; other work on the
-machine competes for them), with:
+Measured ${f.date} at commit ${f.commit}, in ${Math.round(f.durationSec)} s.
+The 1-minute load average was ${f.load.mean.toFixed(2)} on average and ${f.load.max.toFixed(2)} at most
+(other work on the machine competes for its cores). The command:
 
 \`\`\`sh
 ${f.command}
