@@ -15,6 +15,7 @@ export interface MachineFacts {
   openssh: string | undefined;
   iperf3: string | undefined;
   wrk: string | undefined;
+  nginx: string | undefined;
   /** The highest open-file limit a child can get (the many-connections test needs a lot). */
   nofileLimit: number;
 }
@@ -42,6 +43,7 @@ export function machineFacts(tools: ToolPaths): MachineFacts {
     openssh: tools.ssh ? versionLine(tools.ssh, ['-V']) : undefined,
     iperf3: tools.iperf3 ? versionLine(tools.iperf3, ['--version']) : undefined,
     wrk: tools.wrk ? versionLine(tools.wrk, ['-v'])?.replace(/\s*Copyright.*$/, '') : undefined,
+    nginx: tools.nginx ? versionLine(tools.nginx, ['-v'])?.replace(/^nginx version:\s*/, '') : undefined,
     nofileLimit: effectiveNofile(1_048_576),
   };
 }

@@ -182,6 +182,7 @@ export function machineTable(m: MachineFacts): string {
     ['OpenSSH', m.openssh ?? 'not installed'],
     ['iperf3', m.iperf3 ?? 'not installed'],
     ['wrk', m.wrk ?? 'not installed'],
+    ['nginx', m.nginx ?? 'not installed'],
     ['Open-file limit for children', String(m.nofileLimit)],
   ];
   return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
