@@ -5,7 +5,7 @@
  * loss the emulator really applied is added from its counters.
  */
 import type { EmulatorStats, PingResult, WanSetting } from '../../test/system/lib/wan.js';
-import { iperfIdle } from '../workloads/bulk.js';
+import { iperfIdle, openConnStates } from '../workloads/bulk.js';
 import type { Options } from './options.js';
 import { readCpuSeconds, type Scope, withTimeout } from './procs.js';
 import { fmtNum } from './report.js';
@@ -93,7 +93,13 @@ export async function checkWan(
         }),
       );
       ss.catch(() => {});
-      await iperfIdle(server);
+      await iperfIdle(server, async () => {
+        const r = await scope.run('check-ss', 'ss', ['-tanH', `sport = :${iperfPort}`], {
+          timeoutMs: 5000,
+          netns: topo.netns.service,
+        });
+        return openConnStates(r.stdout);
+      });
       const r = await scope.run(
         'check-iperf3',
         tools.iperf3 as string,

@@ -59,7 +59,7 @@ export async function runIperf(
   const omit = Number(extra[extra.indexOf('-O') + 1] ?? 0) || 0;
   let last = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    await iperfIdle(server.proc);
+    await iperfIdle(server.proc, serviceConnsOpen(ctx, server.port));
     const r = await ctx.runAt('visitor', `iperf3-client${extra.includes('-R') ? '-R' : ''}`, iperf, args, {
       timeoutMs: (seconds + omit) * 1000 + 30_000,
     });
@@ -99,22 +99,56 @@ export interface IperfServer {
   port: number;
 }
 
+/** The states of `port`'s server-side TCP sockets that are not its listener or TIME-WAIT leftovers. */
+export function openConnStates(ssOutput: string): string[] {
+  return ssOutput
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0] ?? '')
+    .filter((st) => st && st !== 'LISTEN' && st !== 'TIME-WAIT');
+}
+
 /**
- * Waits until the iperf3 server listens again. Between tests (a readiness probe counts as one) it
- * closes its listening socket and opens a new one; a client that comes in that gap is refused.
+ * Waits until the iperf3 server is idle: it listens again and no connection to it is open. Between
+ * tests (a readiness probe counts as one) it closes its listening socket and opens a new one; a client
+ * that comes in that gap is refused, and one that comes while the previous session is still being torn
+ * down lands in the old listener's backlog and is reset when iperf3 closes it. Over a slow link the
+ * previous session can end a round trip or a retransmission after its client has gone, so the log
+ * alone does not tell: `connsOpen` reads the server's sockets (ss on the service side).
  */
-export async function iperfIdle(proc: Proc, timeoutMs = 10_000): Promise<void> {
+export async function iperfIdle(
+  proc: Proc,
+  connsOpen: () => Promise<string[]>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const events = () =>
+    proc.stdout.split('\n').filter((l) => /Server listening|error|Accepted connection/.test(l));
+  let open: string[] = [];
   for (;;) {
-    const events = proc.stdout
-      .split('\n')
-      .filter((l) => /Server listening|error|Accepted connection/.test(l));
-    if (/Server listening/.test(events.at(-1) ?? '')) return;
+    const seen = events();
+    if (/Server listening/.test(seen.at(-1) ?? '')) {
+      open = await connsOpen();
+      // Nothing open, and no line arrived meanwhile (a session that just ended logs before relistening).
+      if (open.length === 0 && events().length === seen.length) return;
+    }
     if (proc.exit) throw new Error(proc.describeExit());
-    if (Date.now() > deadline)
-      throw new Error(`the iperf3 server did not listen again within ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const why = open.length > 0 ? ` (still open: ${open.join(', ')})` : '';
+      throw new Error(`the iperf3 server was not idle within ${timeoutMs} ms${why}`);
+    }
     await sleep(20);
   }
+}
+
+/** The connsOpen of {@link iperfIdle} for a server on the service side of this workload. */
+export function serviceConnsOpen(ctx: WorkloadCtx, port: number): () => Promise<string[]> {
+  return async () => {
+    const r = await ctx.runAt('service', 'ss', ctx.tools.ss ?? 'ss', ['-tanH', `sport = :${port}`], {
+      timeoutMs: 5000,
+    });
+    if (r.code !== 0) throw new Error(`ss failed (exit ${r.code}): ${r.stderr.trim().slice(-200)}`);
+    return openConnStates(r.stdout);
+  };
 }
 
 /** Starts an iperf3 server on the service side and waits until it listens. */
@@ -137,7 +171,7 @@ export async function startIperfServer(ctx: WorkloadCtx): Promise<IperfServer> {
 export const bulkWorkload: Workload = {
   id: 'bulk',
   title: 'bulk incompressible (iperf3)',
-  needs: ['iperf3'],
+  needs: ['iperf3', 'ss'],
   figures: () => FIGURES,
   budgetMs: (o) => 2 * (o.seconds * 1000 + 35_000) + 30_000,
   async run(ctx) {
