@@ -10,7 +10,7 @@ import { keyFolder } from '../lib/keys.js';
 import { freePort, LOOPBACK, waitReady } from '../lib/net.js';
 import { descendants, isAlive } from '../lib/procs.js';
 import { targetOn } from '../lib/topology.js';
-import { type BenchPath, PathUnavailable } from './types.js';
+import { type BenchPath, onFreshPorts, PathUnavailable } from './types.js';
 
 /** The ports the bench lets the client open (the server's --allow-ports). */
 export const MTT_ALLOWED_PORTS: [number, number] = [10000, 60000];
@@ -59,51 +59,62 @@ export const mttPath: BenchPath = {
     const node = process.execPath;
     const hostPub = readFileSync(`${keys}/host_key.pub`, 'utf8').trim();
 
-    const serverPort = await freePort();
-    const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
-    const config = {
-      server: `${topo.serverAddr}:${serverPort}`,
-      serverKey: hostPub,
-      identity: `${keys}/client_key`,
-      tunnels: [{ name: 'bench', remotePort, localHost: LOOPBACK, localPort }],
-    };
-    writeFileSync(`${dir}/client.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-
     const env = { ...process.env, NO_COLOR: '1' };
-    const server = scope.spawn(
-      'mtt-server',
-      node,
-      [
-        MTT_CLI,
-        'server',
-        '--port',
-        String(serverPort),
-        '--host',
-        topo.serverAddr,
-        '--host-key',
-        `${keys}/host_key`,
-        '--allowed-keys',
-        `${keys}/allowed_keys`,
-        '--allow-ports',
-        `${MTT_ALLOWED_PORTS[0]}-${MTT_ALLOWED_PORTS[1]}`,
-        '--public-host',
-        LOOPBACK,
-      ],
-      { nofile: opts.nofile, env, netns: topo.netns.visitor },
-    );
-    const client = scope.spawn('mtt-client', node, [MTT_CLI, 'client', '--config', `${dir}/client.json`], {
-      nofile: opts.nofile,
-      env,
-      netns: topo.netns.service,
-    });
-    await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
-      timeoutMs: left(),
-      what: 'mtt tunnel',
-      failFast: () => {
-        if (server.exit) return server.describeExit();
-        if (client.exit) return client.describeExit();
-        return undefined;
-      },
+    // A port picked free may be taken before the server listens there: then again on fresh ones.
+    const { server, client, remotePort } = await onFreshPorts(3, async () => {
+      const serverPort = await freePort();
+      const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
+      const config = {
+        server: `${topo.serverAddr}:${serverPort}`,
+        serverKey: hostPub,
+        identity: `${keys}/client_key`,
+        tunnels: [{ name: 'bench', remotePort, localHost: LOOPBACK, localPort }],
+      };
+      writeFileSync(`${dir}/client.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+      const server = scope.spawn(
+        'mtt-server',
+        node,
+        [
+          MTT_CLI,
+          'server',
+          '--port',
+          String(serverPort),
+          '--host',
+          topo.serverAddr,
+          '--host-key',
+          `${keys}/host_key`,
+          '--allowed-keys',
+          `${keys}/allowed_keys`,
+          '--allow-ports',
+          `${MTT_ALLOWED_PORTS[0]}-${MTT_ALLOWED_PORTS[1]}`,
+          '--public-host',
+          LOOPBACK,
+        ],
+        { nofile: opts.nofile, env, netns: topo.netns.visitor },
+      );
+      const client = scope.spawn('mtt-client', node, [MTT_CLI, 'client', '--config', `${dir}/client.json`], {
+        nofile: opts.nofile,
+        env,
+        netns: topo.netns.service,
+      });
+      try {
+        await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
+          timeoutMs: left(),
+          what: 'mtt tunnel',
+          failFast: () => {
+            if (server.exit) return server.describeExit();
+            if (client.exit) return client.describeExit();
+            // The server refuses the tunnel (and the client retries) when its port is taken.
+            const refused = server.stderr.split('\n').find((l) => /port_in_use/.test(l));
+            return refused ? `mtt server: ${refused.trim().slice(0, 300)}` : undefined;
+          },
+        });
+      } catch (err) {
+        await client.stop(2000);
+        await server.stop(2000);
+        throw err;
+      }
+      return { server, client, remotePort };
     });
 
     const pids = () =>

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { keyFolder } from '../lib/keys.js';
 import { freePort, LOOPBACK, sshBannerProbe, waitReady } from '../lib/net.js';
-import { descendants, isAlive, readComm, sleep } from '../lib/procs.js';
+import { descendants, isAlive, type Proc, readComm, sleep } from '../lib/procs.js';
 import { isRoot, which } from '../lib/tools.js';
 import { targetOn } from '../lib/topology.js';
-import { type BenchPath, PathUnavailable } from './types.js';
+import { type BenchPath, onFreshPorts, PathUnavailable } from './types.js';
 
 /** The cipher both sides are pinned to. */
 export const SSH_CIPHER = 'chacha20-poly1305@openssh.com';
@@ -48,7 +48,9 @@ function sshdConfig(dir: string, keys: string, host: string, port: number, user:
     `AllowUsers ${user}`,
     'PermitRootLogin prohibit-password',
     'AllowTcpForwarding yes',
-    'GatewayPorts no',
+    // -R names 127.0.0.1: with 'no', sshd binds 'localhost' (127.0.0.1 and ::1) and reports success
+    // when only ::1 could be bound, so a taken port would not fail the forward.
+    'GatewayPorts clientspecified',
     `Ciphers ${SSH_CIPHER}`,
     // The server allows compression; the client's -o Compression decides.
     'Compression yes',
@@ -59,6 +61,16 @@ function sshdConfig(dir: string, keys: string, host: string, port: number, user:
     'LogLevel INFO',
     '',
   ].join('\n');
+}
+
+/** A started sshd and `ssh -R` client, and how to find and end sshd's per-connection processes. */
+interface SshStarted {
+  daemon: Proc;
+  client: Proc;
+  remotePort: number;
+  connectionPids: () => number[];
+  killSeen: () => void;
+  stillSshd: (pid: number) => boolean;
 }
 
 /**
@@ -87,89 +99,105 @@ export function sshPath(compression: boolean): BenchPath {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'mtt-bench-ssh-'));
       scope.deferRemove(dir);
       const user = os.userInfo().username;
-      const sshdPort = await freePort();
-      writeFileSync(`${dir}/sshd_config`, sshdConfig(dir, keys, topo.serverAddr, sshdPort, user));
+      // A port picked free may be taken before sshd listens there: then again on fresh ones.
+      const { daemon, client, remotePort, connectionPids, killSeen, stillSshd } =
+        await onFreshPorts<SshStarted>(3, async () => {
+          const sshdPort = await freePort();
+          writeFileSync(`${dir}/sshd_config`, sshdConfig(dir, keys, topo.serverAddr, sshdPort, user));
 
-      const daemon = scope.spawn(`${name}-sshd`, sshd, ['-D', '-e', '-f', `${dir}/sshd_config`], {
-        nofile: opts.nofile,
-        netns: topo.netns.visitor,
-      });
-      // sshd's per-connection processes start their own sessions, so killing its group misses them:
-      // remember them and kill them by pid.
-      const seen = new Set<number>();
-      // Checking the name too (sshd, or sshd-session since OpenSSH 9.8) keeps a recycled pid out.
-      const stillSshd = (pid: number) => isAlive(pid) && readComm(pid).startsWith('sshd');
-      const connectionPids = () => {
-        if (!daemon.exit) for (const pid of descendants(daemon.pid)) seen.add(pid);
-        return [...seen].filter(stillSshd);
-      };
-      const killSeen = () => {
-        for (const pid of connectionPids()) {
+          const daemon = scope.spawn(`${name}-sshd`, sshd, ['-D', '-e', '-f', `${dir}/sshd_config`], {
+            nofile: opts.nofile,
+            netns: topo.netns.visitor,
+          });
+          // sshd's per-connection processes start their own sessions, so killing its group misses them:
+          // remember them and kill them by pid.
+          const seen = new Set<number>();
+          // Checking the name too (sshd, or sshd-session since OpenSSH 9.8) keeps a recycled pid out.
+          const stillSshd = (pid: number) => isAlive(pid) && readComm(pid).startsWith('sshd');
+          const connectionPids = () => {
+            if (!daemon.exit) for (const pid of descendants(daemon.pid)) seen.add(pid);
+            return [...seen].filter(stillSshd);
+          };
+          const killSeen = () => {
+            for (const pid of connectionPids()) {
+              try {
+                process.kill(pid, 'SIGKILL');
+              } catch {
+                // gone
+              }
+            }
+          };
+          scope.defer(killSeen, killSeen);
+
+          let client: Proc | undefined;
+          let remotePort = 0;
+          const stopAll = async () => {
+            await client?.stop(2000);
+            killSeen();
+            await daemon.stop(2000);
+          };
           try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // gone
+            // The daemon is ready when its port answers with the SSH banner.
+            await waitReady(targetOn(topo, 'visitor', topo.serverAddr, sshdPort), sshBannerProbe, {
+              timeoutMs: Math.min(10_000, left()),
+              what: 'sshd',
+              failFast: () => (daemon.exit ? daemon.describeExit() : undefined),
+            });
+
+            remotePort = await freePort();
+            client = scope.spawn(
+              `${name}-client`,
+              ssh,
+              [
+                '-N',
+                '-F',
+                '/dev/null',
+                '-R',
+                `${LOOPBACK}:${remotePort}:${LOOPBACK}:${localPort}`,
+                '-i',
+                `${keys}/client_ed25519`,
+                '-o',
+                `UserKnownHostsFile=${dir}/known_hosts`,
+                '-o',
+                'StrictHostKeyChecking=no',
+                '-o',
+                'ExitOnForwardFailure=yes',
+                '-o',
+                `Compression=${compression ? 'yes' : 'no'}`,
+                '-o',
+                'BatchMode=yes',
+                '-o',
+                'IdentitiesOnly=yes',
+                '-o',
+                'IdentityAgent=none',
+                '-o',
+                'ConnectTimeout=10',
+                '-o',
+                'LogLevel=ERROR',
+                '-c',
+                SSH_CIPHER,
+                '-p',
+                String(sshdPort),
+                `${user}@${topo.serverAddr}`,
+              ],
+              { nofile: opts.nofile, env: { ...process.env, SSH_AUTH_SOCK: '' }, netns: topo.netns.service },
+            );
+            await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
+              timeoutMs: left(),
+              what: `${name} tunnel`,
+              failFast: () => {
+                if (client?.exit) return client.describeExit();
+                if (daemon.exit) return daemon.describeExit();
+                return undefined;
+              },
+            });
+          } catch (err) {
+            await stopAll();
+            throw err;
           }
-        }
-      };
-      scope.defer(killSeen, killSeen);
-
-      // The daemon is ready when its port answers with the SSH banner.
-      await waitReady(targetOn(topo, 'visitor', topo.serverAddr, sshdPort), sshBannerProbe, {
-        timeoutMs: Math.min(10_000, left()),
-        what: 'sshd',
-        failFast: () => (daemon.exit ? daemon.describeExit() : undefined),
-      });
-
-      const remotePort = await freePort();
-      const client = scope.spawn(
-        `${name}-client`,
-        ssh,
-        [
-          '-N',
-          '-F',
-          '/dev/null',
-          '-R',
-          `${remotePort}:${LOOPBACK}:${localPort}`,
-          '-i',
-          `${keys}/client_ed25519`,
-          '-o',
-          `UserKnownHostsFile=${dir}/known_hosts`,
-          '-o',
-          'StrictHostKeyChecking=no',
-          '-o',
-          'ExitOnForwardFailure=yes',
-          '-o',
-          `Compression=${compression ? 'yes' : 'no'}`,
-          '-o',
-          'BatchMode=yes',
-          '-o',
-          'IdentitiesOnly=yes',
-          '-o',
-          'IdentityAgent=none',
-          '-o',
-          'ConnectTimeout=10',
-          '-o',
-          'LogLevel=ERROR',
-          '-c',
-          SSH_CIPHER,
-          '-p',
-          String(sshdPort),
-          `${user}@${topo.serverAddr}`,
-        ],
-        { nofile: opts.nofile, env: { ...process.env, SSH_AUTH_SOCK: '' }, netns: topo.netns.service },
-      );
-      await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
-        timeoutMs: left(),
-        what: `${name} tunnel`,
-        failFast: () => {
-          if (client.exit) return client.describeExit();
-          if (daemon.exit) return daemon.describeExit();
-          return undefined;
-        },
-      });
-      connectionPids();
-
+          connectionPids();
+          return { daemon, client: client as Proc, remotePort, connectionPids, killSeen, stillSshd };
+        });
       return {
         publicHost: LOOPBACK,
         publicPort: remotePort,

@@ -46,3 +46,25 @@ export interface BenchPath {
 export class PathUnavailable extends Error {
   override name = 'PathUnavailable';
 }
+
+/**
+ * What a program prints when a port the bench picked was taken before it could listen there: other
+ * test runs on the machine listen on ports of their own choosing. A start that fails so is retried on
+ * fresh ports ({@link onFreshPorts}).
+ */
+export const PORT_TAKEN =
+  /already in use|EADDRINUSE|port_in_use|is in use on the server|remote port forwarding failed/i;
+
+/**
+ * Runs `attempt` (which picks its ports afresh and stops what it started when it fails) until it
+ * succeeds or fails for another reason than a taken port; at most `tries` times.
+ */
+export async function onFreshPorts<T>(tries: number, attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (i >= tries || !PORT_TAKEN.test(err instanceof Error ? err.message : String(err))) throw err;
+    }
+  }
+}
