@@ -37,6 +37,11 @@ export interface Handshaking {
 /** What the acceptor is built with. */
 export interface AcceptorOptions {
   log: Logger;
+  /**
+   * Where lines a stranger can trigger at will go (refusals, timeouts, bad hellos): a rate-limited
+   * logger (rateLimitedLogger), so a flood writes one summary line per interval. Default: `log`.
+   */
+  refusalLog?: Logger;
   metrics: Metrics;
   maxUnauthenticated?: number;
   maxPerSource?: number;
@@ -51,6 +56,7 @@ export interface AcceptorOptions {
 /** Accepts connections on the control port. */
 export class Acceptor {
   readonly #o: AcceptorOptions;
+  readonly #log: Logger;
   readonly #maxTotal: number;
   readonly #maxPerSource: number;
   readonly #firstMs: number;
@@ -60,6 +66,7 @@ export class Acceptor {
 
   constructor(opts: AcceptorOptions) {
     this.#o = opts;
+    this.#log = opts.refusalLog ?? opts.log;
     this.#maxTotal = opts.maxUnauthenticated ?? MAX_UNAUTHENTICATED_CONNECTIONS;
     this.#maxPerSource = opts.maxPerSource ?? MAX_UNAUTHENTICATED_PER_SOURCE;
     this.#totalMs = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
@@ -73,7 +80,7 @@ export class Acceptor {
 
   /** A new connection on the control port. */
   accept(socket: Socket): void {
-    const { log } = this.#o;
+    const log = this.#log;
     socket.setNoDelay(true);
     socket.on('error', () => {});
     const address = socket.remoteAddress;
@@ -82,7 +89,7 @@ export class Acceptor {
     const fromSource = this.#perSource.get(source) ?? 0;
     if (this.#total >= this.#maxTotal || fromSource >= this.#maxPerSource) {
       const perSource = fromSource >= this.#maxPerSource;
-      log.debug('connection refused: too many handshakes in progress', {
+      log.warn('connection refused: too many handshakes in progress', {
         peer,
         limit: perSource ? `${this.#maxPerSource} per source` : `${this.#maxTotal} in total`,
       });

@@ -62,6 +62,11 @@ export interface BrokerLimits {
 export interface BrokerOptions {
   session: BrokerSession;
   log: Logger;
+  /**
+   * Where refusals go (refused visitors, unproven channels): lines a peer can repeat at will, so a
+   * rate-limited logger (rateLimitedLogger). Default: `log`.
+   */
+  refusalLog?: Logger;
   /** The heartbeat interval: idle channels silent for three of them are dropped. */
   heartbeatMs: number;
   /** The address the client's control channel came from: its channels prove within their own budget. */
@@ -98,6 +103,7 @@ export class ChannelBroker {
   readonly #o: BrokerOptions;
   readonly #l: BrokerLimits;
   readonly #log: Logger;
+  readonly #refusalLog: Logger;
   readonly #waiting: Visitor[] = [];
   readonly #proving = new Map<ServerConnection, { foreign: boolean }>();
   /** Idle channels (with the unsubscribe of their close listener); the last one back is taken first. */
@@ -118,6 +124,7 @@ export class ChannelBroker {
   constructor(opts: BrokerOptions) {
     this.#o = opts;
     this.#log = opts.log;
+    this.#refusalLog = opts.refusalLog ?? opts.log;
     this.#l = {
       maxIdle: MAX_IDLE_DATA_CHANNELS,
       maxProving: MAX_UNPROVEN_DATA_CHANNELS,
@@ -170,7 +177,10 @@ export class ChannelBroker {
     if (
       foreign ? this.#provingForeign >= this.#l.maxProvingForeign : this.#ownProving() >= this.#l.maxProving
     ) {
-      this.#log.debug('data channel refused: too many unproven channels', { peer: peerAddress, foreign });
+      this.#refusalLog.warn('data channel refused: too many unproven channels', {
+        peer: peerAddress,
+        foreign,
+      });
       return false;
     }
     this.#proving.set(conn, { foreign });
@@ -184,7 +194,9 @@ export class ChannelBroker {
       (msg) => {
         settle();
         if (msg.type !== 'Heartbeat') {
-          this.#log.debug('data channel closed: its first frame was not a Heartbeat', { got: msg.type });
+          this.#refusalLog.debug('data channel closed: its first frame was not a Heartbeat', {
+            got: msg.type,
+          });
           conn.close();
           return;
         }
@@ -192,7 +204,7 @@ export class ChannelBroker {
       },
       (err: Error) => {
         settle();
-        this.#log.debug('data channel closed before its proof', { peer: peerAddress, error: err });
+        this.#refusalLog.debug('data channel closed before its proof', { peer: peerAddress, error: err });
         conn.close();
       },
     );
@@ -253,7 +265,7 @@ export class ChannelBroker {
   /** Visitors waiting for a channel that `which` says to refuse (an allow-list change). */
   refuseWaiting(why: string, which: (tunnel: BrokerTunnel, visitor: string | undefined) => boolean): void {
     for (const v of [...this.#waiting])
-      if (which(v.tunnel, v.socket.remoteAddress)) this.#refuse(v, why, false);
+      if (which(v.tunnel, v.socket.remoteAddress)) this.#refuse(v, why, 'uncounted');
   }
 
   /**
@@ -350,7 +362,7 @@ export class ChannelBroker {
       () => this.#refuse(v, `no data channel within ${this.#l.channelWaitMs} ms`),
       this.#l.channelWaitMs,
     );
-    v.onGone = () => this.#refuse(v, 'the visitor left while waiting', false);
+    v.onGone = () => this.#refuse(v, 'the visitor left while waiting', 'gone');
     v.socket.once('close', v.onGone);
     const want = this.#waiting.length - this.#proving.size - this.#requested;
     if (want > 0) {
@@ -368,10 +380,20 @@ export class ChannelBroker {
     if (this.#waiting.length === 0) this.#requested = 0;
   }
 
-  #refuse(v: Visitor, why: string, count = true): void {
+  /**
+   * Ends a waiting visitor: 'refused' counts a pairing failure, 'uncounted' is a refusal counted
+   * elsewhere, 'gone' is a visitor that left by itself (only a debug line).
+   */
+  #refuse(v: Visitor, why: string, kind: 'refused' | 'uncounted' | 'gone' = 'refused'): void {
     this.#unwait(v);
-    if (count) v.tunnel.counters.pairingFailures += 1;
-    this.#log.debug('visitor refused', { peer: v.peer, tunnel: v.tunnel.name, why });
+    const fields = { peer: v.peer, tunnel: v.tunnel.name };
+    if (kind === 'gone') {
+      this.#log.debug(`visitor gone: ${why}`, fields);
+    } else {
+      if (kind === 'refused') v.tunnel.counters.pairingFailures += 1;
+      // One group per reason (the reasons are a fixed set): a flood is one summary line per reason.
+      this.#refusalLog.warn(`visitor refused: ${why}`, fields);
+    }
     resetSocket(v.socket);
   }
 
@@ -380,7 +402,7 @@ export class ChannelBroker {
     const addresses = visitorAddresses(v.socket);
     if (!addresses) {
       // The visitor is already gone; the channel stays usable.
-      this.#refuse(v, 'the visitor left', false);
+      this.#refuse(v, 'the visitor left', 'gone');
       this.#place(conn);
       return;
     }

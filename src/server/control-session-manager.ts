@@ -57,7 +57,8 @@ export class ControlSessionManager {
     entry: AllowListEntry,
     peer: string,
   ): Promise<ControlSession | undefined> {
-    const { log, metrics } = this.#ctx;
+    const { metrics } = this.#ctx;
+    const log = this.#ctx.refusalLog ?? this.#ctx.log;
     const old = this.#current;
     if (old && !old.closed) {
       if (!old.clientKey.equals(entry.publicRaw)) {
@@ -106,7 +107,7 @@ export class ControlSessionManager {
     metrics.clientConnected = 1;
     pending.accept(session.grant());
     session.start();
-    log.info('client connected', { client: entry.fingerprint, comment: entry.comment, peer });
+    this.#ctx.log.info('client connected', { client: entry.fingerprint, comment: entry.comment, peer });
     return session;
   }
 

@@ -23,7 +23,10 @@ export interface ServerContext {
   bindHost: string;
   displayHost: string;
   serverRanges: readonly PortRange[];
-  /** Where refused visitors are logged (rate-limited); the session log when absent. */
+  /**
+   * Where lines that a peer can repeat at will go (refused logins, refused visitors, unproven data
+   * channels): a rate-limited logger, so a flood is one summary line per interval. Default: `log`.
+   */
   refusalLog?: Logger;
   /** Overrides of the broker's bounds (tests). */
   brokerLimits?: Partial<BrokerLimits>;
@@ -40,6 +43,8 @@ export class ControlSession {
   /** When the session was established (Date.now()). */
   readonly since = Date.now();
   readonly log: Logger;
+  /** The session's refusals (rate-limited), with its `client` field. */
+  readonly refusalLog: Logger;
   readonly broker: ChannelBroker;
   closed = false;
   readonly #conn: ServerConnection;
@@ -71,6 +76,7 @@ export class ControlSession {
     this.#keyRanges = opts.entry.options.permitListen;
     this.#ceilings = keyCeilings(opts.entry);
     this.log = opts.ctx.log.child({ client: opts.entry.fingerprint });
+    this.refusalLog = (opts.ctx.refusalLog ?? opts.ctx.log).child({ client: opts.entry.fingerprint });
     this.broker = new ChannelBroker({
       session: {
         wantChannels: (count) => this.#send({ type: 'ChannelsWanted', count }),
@@ -78,6 +84,7 @@ export class ControlSession {
         lastHeardAt: () => this.#conn.lastReceivedAt,
       },
       log: this.log,
+      refusalLog: this.refusalLog,
       heartbeatMs: opts.ctx.heartbeatMs,
       clientAddress: remoteAddressOf(opts.conn),
       ...(opts.ctx.brokerLimits ? { limits: opts.ctx.brokerLimits } : {}),
@@ -91,7 +98,7 @@ export class ControlSession {
       keyPermitFrom: opts.entry.options.permitFrom,
       metrics: opts.ctx.metrics,
       log: this.log,
-      refusalLog: opts.ctx.refusalLog?.child({ client: opts.entry.fingerprint }) ?? this.log,
+      refusalLog: this.refusalLog,
       hooks: {
         status: (msg) => this.#send(msg),
         incoming: (tunnel, socket) => this.broker.visitor(socket, tunnel),

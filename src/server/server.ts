@@ -16,7 +16,7 @@ import {
   type PortRange,
 } from '../identity/index.js';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
-import { rateLimitedLogger } from '../util/log-rate-limiter.js';
+import { type RateLimitOptions, rateLimitedLogger } from '../util/log-rate-limiter.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { type MetricsListener, serveMetricsHttp } from '../util/prometheus.js';
 import { Acceptor } from './acceptor.js';
@@ -66,6 +66,12 @@ export interface ServerOptions {
   /** Serve Prometheus text (/metrics), /healthz and /readyz on this address. */
   metrics?: { host: string; port: number };
   log?: Logger;
+  /**
+   * How refusals are rate-limited (refused connections, logins, visitors and data channels: lines a
+   * peer can repeat at will). Per message, the first `burst` lines of an interval are written, then
+   * one summary line with the count (`repeated`). Default: 5 per 10 s.
+   */
+  logRateLimit?: Pick<RateLimitOptions, 'intervalMs' | 'burst'>;
   signal?: AbortSignal;
 }
 
@@ -89,18 +95,19 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '', '[::]']);
 export async function startServer(opts: ServerOptions): Promise<MttServer> {
   const log = opts.log ?? silentLogger;
   const metrics = new Metrics();
-  // Lines a visitor or a stranger can cause at will are rate-limited (src/util/log-rate-limiter.ts).
-  const refusalLog = rateLimitedLogger(log);
+  // Lines a visitor or a stranger can cause at will (every refusal path) go through one limiter
+  // (src/util/log-rate-limiter.ts): a flood of any of them is a summary line per interval.
+  const refusalLog = rateLimitedLogger(log, opts.logRateLimit ?? {});
   const bindHost = opts.publicHost ?? '0.0.0.0';
   const sessions = new ControlSessionManager(
     {
       log,
+      refusalLog,
       metrics,
       heartbeatMs: opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
       bindHost,
       displayHost: WILDCARDS.has(bindHost) ? '' : bindHost.includes(':') ? `[${bindHost}]` : bindHost,
       serverRanges: opts.allowPorts ?? DEFAULT_ALLOW_PORTS,
-      refusalLog,
       brokerLimits: {
         ...(opts.pairingTimeoutMs !== undefined ? { channelWaitMs: opts.pairingTimeoutMs } : {}),
         ...(opts.maxPendingPairings !== undefined ? { maxWaiting: opts.maxPendingPairings } : {}),
@@ -122,6 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
 
   const acceptor = new Acceptor({
     log,
+    refusalLog,
     metrics,
     ...(opts.maxUnauthenticated !== undefined ? { maxUnauthenticated: opts.maxUnauthenticated } : {}),
     ...(opts.maxUnauthenticatedPerSource !== undefined
@@ -134,7 +142,13 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       : {}),
     dispatch: (first, hs) =>
       dispatch(
-        { identity: opts.identity, sessions, metrics, log, allowList: () => watch?.entries ?? fixed },
+        {
+          identity: opts.identity,
+          sessions,
+          metrics,
+          refusalLog,
+          allowList: () => watch?.entries ?? fixed,
+        },
         first,
         hs,
       ),
@@ -151,6 +165,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     await once(server, 'listening');
   } catch (err) {
     watch?.close();
+    refusalLog.close();
     throw err;
   }
   server.on('error', (err) => log.error('control listener error', { error: err }));
@@ -185,6 +200,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     } catch (err) {
       server.close();
       watch?.close();
+      refusalLog.close();
       throw err;
     }
   }
@@ -200,10 +216,11 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     closing ??= (async () => {
       watch?.close();
       sessions.closeAll();
-      refusalLog.close();
       const done = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
       await Promise.all([done, metricsServer?.close()]);
+      // Counts held back so far are written now, not lost with the process.
+      refusalLog.close();
     })();
     return closing;
   };

@@ -19,7 +19,8 @@ export interface DispatchContext {
   identity: Identity;
   sessions: ControlSessionManager;
   metrics: Metrics;
-  log: Logger;
+  /** Refusals a stranger can repeat at will: a rate-limited logger (see Acceptor's `refusalLog`). */
+  refusalLog: Logger;
   /** The allow-list as it is now. */
   allowList(): readonly AllowListEntry[];
 }
@@ -47,7 +48,7 @@ async function control(ctx: DispatchContext, hello: ClientHello, hs: Handshaking
     hs.release();
     const fp = fingerprint(pending.clientKey);
     ctx.metrics.authFailed('unknown_key');
-    ctx.log.warn('client refused: key not in the allow-list', { peer: hs.peer, client: fp });
+    ctx.refusalLog.warn('client refused: key not in the allow-list', { peer: hs.peer, client: fp });
     pending.reject(
       'unknown_key',
       `key ${fp} is not in this server's allow-list; ask the admin to run: mtt allow KEY.pub`,
@@ -63,7 +64,7 @@ function data(ctx: DispatchContext, hello: DataHello, hs: Handshaking): void {
   const session = ctx.sessions.bySessionId(hello.sessionId);
   if (!session) {
     hs.release();
-    ctx.log.debug('data channel for no live session closed', { peer: hs.peer });
+    ctx.refusalLog.debug('data channel for no live session closed', { peer: hs.peer });
     hs.conn.close();
     return;
   }
