@@ -3,7 +3,7 @@
  * startClientFromConfig() does the same from a config file, saving tunnel changes back to it.
  */
 import { existsSync } from 'node:fs';
-import { splitHostPort } from '../config/client-config.js';
+import { CLIENT_DEFAULTS, splitHostPort } from '../config/client-config.js';
 import type { LoadedClientConfig } from '../config/client-config-file.js';
 import { defaultPaths } from '../config/paths.js';
 import {
@@ -14,11 +14,10 @@ import {
   loadIdentity,
   writeIdentityFiles,
 } from '../identity/index.js';
-import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { ClientSettings, ClientSnapshot, TunnelConfig } from './api.js';
 import { ConfigSync, type LiveSettingsPatch } from './config-sync.js';
-import { ControlClient } from './control-client.js';
+import { CONNECT_TIMEOUT_MS, ControlClient, RECONNECT_MIN_MS } from './control-client.js';
 import { type ClientObserver, type WithMetrics, withClientMetrics } from './metrics.js';
 import { StateStore } from './state-store.js';
 import { TunnelManager } from './tunnel-manager.js';
@@ -34,14 +33,20 @@ export interface ClientOptions {
   /** Trust-on-first-use record, used when serverKey is not set. */
   knownServersPath?: string;
   tunnels?: TunnelConfig[];
+  /**
+   * Longest heartbeat interval (the server's, from AuthOk, when shorter); default
+   * CLIENT_DEFAULTS.heartbeatSeconds, like every other default here that a config file can set.
+   */
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
+  /** First wait before reconnecting after a failed login (RECONNECT_MIN_MS). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** Stop (closed rejects) on the first failure instead of retrying: for systemd's Restart=. */
   exitOnFailure?: boolean;
   /** Data channels opened ahead of need. */
   dataChannelPool?: number;
+  /** Longest wait for a TCP connection to the server (CONNECT_TIMEOUT_MS). */
   connectTimeoutMs?: number;
   /** Called after each tunnel change (the config-file client saves there). */
   onTunnelsChanged?: (tunnels: TunnelConfig[]) => void;
@@ -91,13 +96,14 @@ export function startClient(opts: ClientOptions): MttClient {
     identity: opts.identity,
     ...(opts.serverKey ? { serverKey: opts.serverKey } : {}),
     ...(opts.knownServersPath ? { knownServersPath: opts.knownServersPath } : {}),
-    heartbeatMs: opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
-    heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? 10_000,
-    reconnectMinMs: opts.reconnectMinMs ?? 500,
-    reconnectMaxMs: opts.reconnectMaxMs ?? 30_000,
+    // One defaults object for the library, the config file and the CLI (CLIENT_DEFAULTS).
+    heartbeatMs: opts.heartbeatMs ?? CLIENT_DEFAULTS.heartbeatSeconds * 1000,
+    heartbeatTimeoutMs: opts.heartbeatTimeoutMs ?? CLIENT_DEFAULTS.heartbeatTimeoutSeconds * 1000,
+    reconnectMinMs: opts.reconnectMinMs ?? RECONNECT_MIN_MS,
+    reconnectMaxMs: opts.reconnectMaxMs ?? CLIENT_DEFAULTS.reconnectMaxSeconds * 1000,
     exitOnFailure: opts.exitOnFailure ?? false,
-    dataChannelPool: opts.dataChannelPool ?? 4,
-    connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+    dataChannelPool: opts.dataChannelPool ?? CLIENT_DEFAULTS.dataChannelPool,
+    connectTimeoutMs: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     tunnels,
     state,
     onTunnelsChanged: () => opts.onTunnelsChanged?.(tunnels.list()),

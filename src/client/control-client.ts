@@ -47,6 +47,10 @@ import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
  * at least this often, and dials a fresh attempt this often while one is pending.
  */
 export const RECONNECT_PROBE_MS = 1_000;
+/** First wait before reconnecting after a failed login; doubles (with jitter) up to the maximum. */
+export const RECONNECT_MIN_MS = 500;
+/** Longest wait for the TCP connection to the server (each data channel's too). */
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** First wait before retrying a refused tunnel; doubles up to the reconnect maximum. */
 export const TUNNEL_RETRY_MIN_MS = 1_000;
 

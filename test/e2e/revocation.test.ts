@@ -4,13 +4,27 @@
  * that key — within a second of the file change; a broken edit fails closed for the keys it removed.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { formatPublicKeyLine, generateIdentity, type Identity } from '../../src/identity/index.js';
-import { captureLog, dial, echoServer, freePort, listen, startPair, tunnelsActive } from './harness.js';
+import {
+  fingerprint,
+  formatPublicKeyLine,
+  generateIdentity,
+  type Identity,
+} from '../../src/identity/index.js';
+import {
+  captureLog,
+  dial,
+  echoServer,
+  freePort,
+  listen,
+  startPair,
+  tunnelsActive,
+  within,
+} from './harness.js';
 
 /** A target that sends a byte every 20 ms until the connection closes. */
 async function ticker(t: TestContext) {
@@ -31,8 +45,9 @@ function watch(s: Socket) {
   return w as { bytes: number; ended: Promise<number> };
 }
 
-async function allowFile(lines: string[]): Promise<string> {
+async function allowFile(lines: string[], t?: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'mtt-revoke-'));
+  t?.after(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'allowed_keys');
   await writeFile(path, `${lines.join('\n')}\n`, { mode: 0o600 });
   return path;
@@ -53,7 +68,7 @@ test('removing a key ends the connections of its earlier sessions too, within a 
   const remotePort = await freePort();
   const me = generateIdentity('me');
   const other = generateIdentity('other');
-  const path = await allowFile([line(me), line(other)]);
+  const path = await allowFile([line(me), line(other)], t);
   const pair = await startPair(t, { server: { allowedKeysPath: path }, client: { identity: me } });
   const { proxy, client } = await pair.viaProxy({
     tunnels: [{ name: 'tick', remotePort, localHost: '127.0.0.1', localPort: target.port }],
@@ -75,7 +90,7 @@ test('removing a key ends the connections of its earlier sessions too, within a 
   await until(() => w.bytes > before + 5, 3000, 'the old connection still flows');
   const changed = Date.now();
   await writeFile(path, `${line(other)}\n`, { mode: 0o600 });
-  const endedAt = await w.ended;
+  const endedAt = await within(3000, "the earlier session's connection ends", w.ended);
   const took = endedAt - changed;
   assert.ok(took < 1000, `the earlier session's connection ended ${took} ms after the file changed`);
   assert.equal(pair.server.sessions.current, undefined);
@@ -88,7 +103,7 @@ test("narrowing a key's permitlisten closes the tunnels outside it and their con
   const lose = await freePort();
   const outside = await freePort();
   const me = generateIdentity('me');
-  const path = await allowFile([line(me, `permitlisten="${keep},${lose},${outside}" `)]);
+  const path = await allowFile([line(me, `permitlisten="${keep},${lose},${outside}" `)], t);
   const pair = await startPair(t, {
     server: { allowedKeysPath: path },
     client: { identity: me },
@@ -103,7 +118,7 @@ test("narrowing a key's permitlisten closes the tunnels outside it and their con
   await until(() => w.bytes > 3, 3000, 'ticks flow');
   const changed = Date.now();
   await writeFile(path, `${line(me, `permitlisten="${keep}" `)}\n`, { mode: 0o600 });
-  const endedAt = await w.ended;
+  const endedAt = await within(3000, 'the connection on the narrowed port ends', w.ended);
   assert.ok(
     endedAt - changed < 1000,
     `the connection on the narrowed port ended after ${endedAt - changed} ms`,
@@ -148,7 +163,7 @@ test('a broken edit fails closed for the key whose line it broke, and says so; o
   const me = generateIdentity('me');
   const other = generateIdentity('other');
   const cap = captureLog();
-  const path = await allowFile([line(me), line(other)]);
+  const path = await allowFile([line(me), line(other)], t);
   const pair = await startPair(t, {
     server: { allowedKeysPath: path, log: cap.log },
     client: { identity: me },
@@ -174,4 +189,38 @@ test('a broken edit fails closed for the key whose line it broke, and says so; o
   await pair.client.waitFor((s) => s.connection.kind !== 'connected', 3000);
   assert.ok(Date.now() - changed < 1500, `ended after ${Date.now() - changed} ms`);
   assert.equal(pair.server.sessions.current, undefined);
+});
+
+test('an edit that removes a key and breaks another line: the removed key is out at once and stays out until the file parses', async (t) => {
+  const me = generateIdentity('me');
+  const other = generateIdentity('other');
+  const target = await ticker(t);
+  const remotePort = await freePort();
+  const cap = captureLog();
+  const path = await allowFile([line(me), line(other)], t);
+  const pair = await startPair(t, {
+    server: { allowedKeysPath: path, log: cap.log },
+    client: { identity: me, reconnectMaxMs: 200 },
+    tunnels: [{ name: 't', remotePort, localHost: '127.0.0.1', localPort: target.port }],
+  });
+  await tunnelsActive(pair.client);
+  const w = watch(await dial(remotePort));
+  // This key's line goes, and the other key's line gets a typo: the file no longer parses.
+  const changed = Date.now();
+  await writeFile(path, `${line(other).replace('ssh-ed25519 AAAA', 'ssh-ed25519 AAAx')}\n`, { mode: 0o600 });
+  const err = await cap.waitFor(
+    (l) => l.msg === 'allow-list has an error; failing closed until it is fixed',
+    3000,
+  );
+  const ended = await within(3000, 'the relayed connection of the removed key ends', w.ended);
+  assert.ok(ended - changed < 1500, `the relayed connection ended ${ended - changed} ms after the edit`);
+  assert.ok(Array.isArray(err.refused), 'the error names the keys it refuses');
+  assert.ok((err.refused as string[]).includes(fingerprint(me.publicRaw)), 'the removed key is refused');
+  // While the file stays broken, this key's new logins are refused.
+  const rejected = await pair.client.waitFor((s) => s.connection.kind === 'rejected', 3000);
+  assert.equal(rejected.connection.kind === 'rejected' && rejected.connection.reason, 'unknown_key');
+  assert.equal(pair.server.sessions.current, undefined);
+  // Fixed (the key is back): it gets in again.
+  await writeFile(path, `${line(me)}\n${line(other)}\n`, { mode: 0o600 });
+  await pair.client.waitFor((s) => s.connection.kind === 'connected', 5000);
 });
