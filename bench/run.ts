@@ -34,6 +34,7 @@ import {
   type Cell,
   DOC_PROFILES,
   keptAnalysis,
+  keptOtherSections,
   keptSection,
   markdownTable,
   profileSection,
@@ -453,7 +454,8 @@ async function main(): Promise<number> {
     const old = existsSync(doc) ? readFileSync(doc, 'utf8') : '';
     const sections = Object.fromEntries(DOC_PROFILES.map((name) => [name, keptSection(old, name)]));
     sections[opts.profile] = profileSection({ legend, table, facts, before: checkText });
-    writeFileSync(doc, benchmarksDoc({ sections, machine, corpus, analysis: keptAnalysis(old) }));
+    const others = keptOtherSections(old);
+    writeFileSync(doc, benchmarksDoc({ sections, machine, corpus, analysis: keptAnalysis(old), others }));
     progress(`bench: wrote ${path.relative(process.cwd(), doc)}`);
   }
 

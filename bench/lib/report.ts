@@ -210,6 +210,19 @@ export function keptAnalysis(page: string): string | undefined {
   return between(page, ANALYSIS_START, ANALYSIS_END);
 }
 
+/**
+ * Sections other tools keep on the page (the soak's, say), each between its own markers
+ * `<!-- NAME: … -->` and `<!-- end of NAME -->`, heading included: a rewrite keeps them verbatim, in
+ * their order, after the analysis. NAME is letters, digits, '.', '_' or '-'.
+ */
+export function keptOtherSections(page: string): string[] {
+  const found: string[] = [];
+  for (const m of page.matchAll(/<!-- ([\w.-]+)(?::[^>]*)? -->[\s\S]*?<!-- end of \1 -->/g)) {
+    if (m[1] !== 'analysis' && m[1] !== 'results') found.push(m[0]);
+  }
+  return found;
+}
+
 /** The results section of one profile on an existing page, if any. */
 export function keptSection(page: string, profile: string): string | undefined {
   const [a, b] = sectionMarkers(profile);
@@ -256,6 +269,8 @@ export function benchmarksDoc(p: {
   corpus: string;
   /** The hand-written analysis kept between the ANALYSIS markers of the previous page. */
   analysis?: string;
+  /** Other tools' sections of the previous page ({@link keptOtherSections}). */
+  others?: string[];
 }): string {
   const section = (profile: (typeof DOC_PROFILES)[number]) => {
     const [a, b] = sectionMarkers(profile);
@@ -270,6 +285,8 @@ by one harness (\`bench/run.ts\`) in two settings: everything on this machine's 
 an emulated WAN between network namespaces. This page is written by the harness
 (\`npm run bench -- [--profile wan] --write-docs\` rewrites that profile's results and keeps the
 other's); edit the harness, not this page, except between the analysis markers, which a rewrite keeps.
+A section of another tool goes between its own markers, HTML comments that read \`NAME: …\` and
+\`end of NAME\` (heading included); a rewrite keeps it after the analysis.
 
 ## Loopback
 
@@ -282,7 +299,7 @@ ${section('wan')}
 ${ANALYSIS_START}
 ${p.analysis?.trim() || '(no analysis yet)'}
 ${ANALYSIS_END}
-
+${(p.others ?? []).map((o) => `\n${o.trim()}\n`).join('')}
 ## Machine
 
 ${machineTable(p.machine)}
