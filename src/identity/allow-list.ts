@@ -6,6 +6,7 @@
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseCidr } from '../config/host-port.js';
+import { parseRate, rateProblem } from '../config/rate.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { escapeControls, hasControls } from '../util/escape.js';
 import { IdentityError } from './identity-error.js';
@@ -33,6 +34,10 @@ export interface AllowListOptions {
    * (any visitor). A tunnel's own permitFrom can only narrow it.
    */
   permitFrom?: AddressBlockOption[];
+  /** The most connections each tunnel of this key may have open at once (maxconnections); none when absent. */
+  maxConnections?: number;
+  /** The most bytes per second each way through each tunnel of this key (ratelimit); none when absent. */
+  rateLimit?: number;
 }
 
 /** One allowed key. */
@@ -62,7 +67,7 @@ type LineResult =
   | { ok: false; problem: string; fix: string };
 
 const OPTION_FIX =
-  'the options are permitlisten="PORT", "LOW-HIGH" or "*" and permitfrom="CIDR,…"; remove the others';
+  'the options are permitlisten="PORT", "LOW-HIGH" or "*", permitfrom="CIDR,…", maxconnections="N" and ratelimit="10MB/s"; remove the others';
 
 /** Parse allow-list text; throws ERR_ALLOWLIST_SYNTAX as "SOURCE:LINE: problem; fix" on the first bad line. */
 export function parseAllowList(text: string, sourceName: string): AllowListEntry[] {
@@ -227,13 +232,34 @@ function parseAllowListLine(line: string): LineResult {
   let rest = line;
   let permitListen: PortRange[] | undefined;
   let permitFrom: AddressBlockOption[] | undefined;
+  let maxConnections: number | undefined;
+  let rateLimit: number | undefined;
   const first = /^\S+/.exec(rest)?.[0] ?? '';
   // A line starts with options unless its first word is a key type or key data (as in authorized_keys).
   if (first !== ED25519_KEY_TYPE && !looksLikeKeyType(first) && !first.startsWith('AAAA')) {
     const options = splitOptions(rest);
     if (!options.ok) return options;
     for (const option of options.list) {
-      if (option.name.toLowerCase() === 'permitfrom') {
+      const lower = option.name.toLowerCase();
+      if (lower === 'maxconnections') {
+        const v = option.value?.trim() ?? '';
+        if (!/^\d{1,10}$/.test(v) || Number(v) < 1 || Number(v) > 0xffff_ffff) {
+          return {
+            ok: false,
+            problem: `maxconnections="${option.value ?? ''}" is not a whole number from 1 to 4294967295`,
+            fix: 'write maxconnections="100" (connections open at once per tunnel)',
+          };
+        }
+        maxConnections = Number(v);
+        continue;
+      }
+      if (lower === 'ratelimit') {
+        const problem = rateProblem(option.value ?? '', 'ratelimit');
+        if (problem) return { ok: false, problem, fix: '' };
+        rateLimit = parseRate(option.value ?? '');
+        continue;
+      }
+      if (lower === 'permitfrom') {
         const blocks = parsePermitFrom(option.value);
         if (!Array.isArray(blocks)) return blocks;
         permitFrom = [...(permitFrom ?? []), ...blocks];
@@ -274,6 +300,8 @@ function parseAllowListLine(line: string): LineResult {
       options: {
         permitListen: permitListen ?? [{ ...ANY_PORT }],
         ...(permitFrom ? { permitFrom } : {}),
+        ...(maxConnections !== undefined ? { maxConnections } : {}),
+        ...(rateLimit !== undefined ? { rateLimit } : {}),
       },
     },
   };

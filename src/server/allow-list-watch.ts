@@ -124,6 +124,8 @@ export class AllowListWatch {
         options: {
           permitListen: intersectRanges(old.options.permitListen, now.options.permitListen),
           ...(from ? { permitFrom: from } : {}),
+          ...stricter('maxConnections', old.options, now.options),
+          ...stricter('rateLimit', old.options, now.options),
         },
       });
     }
@@ -148,4 +150,16 @@ function narrowerFrom(
   if (old === undefined) return now ? [...now] : undefined;
   if (now === undefined) return [...old];
   return now.filter((n) => old.some((o) => o.prefix <= n.prefix && inBlock(o, n.family, n.address)));
+}
+
+/** While failing closed, a ceiling may only tighten: the smaller of two, either one alone. */
+function stricter(
+  field: 'maxConnections' | 'rateLimit',
+  old: AllowListEntry['options'],
+  now: AllowListEntry['options'],
+): Partial<Record<typeof field, number>> {
+  const a = old[field];
+  const b = now[field];
+  const v = a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  return v === undefined ? {} : { [field]: v };
 }

@@ -18,6 +18,7 @@ import {
 } from '../protocol/limits.js';
 import { addressToWire, sourceKey, type WireAddress } from '../transport/addresses.js';
 import type { ServerConnection } from '../transport/handshake.js';
+import type { Throttle } from '../transport/rate-limiter.js';
 import { type RelayHandle, relay } from '../transport/relay.js';
 import { resetSocket } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
@@ -34,6 +35,8 @@ export interface BrokerTunnel {
   counters: TunnelCounters;
   /** The tunnel's own permitFrom (OpenTunnel); undefined = anyone the key allows. */
   permitFrom?: readonly Block[];
+  /** The tunnel's rate limit, shared by its connections: `in` from visitors, `out` to them. */
+  limit?: { in: Throttle; out: Throttle };
 }
 
 /** What the broker needs of its session's control channel. */
@@ -426,7 +429,16 @@ export class ChannelBroker {
     });
     const log = this.#log.child({ conn: connId, tunnel: v.tunnel.name });
     log.debug('visitor assigned a data channel', { peer: v.peer });
+    const { limit } = v.tunnel;
     a.relay = relay(conn, v.socket, {
+      ...(limit
+        ? {
+            limit: { fromSocket: limit.in, toSocket: limit.out },
+            onLimited: (direction, ms) => {
+              counters.rateLimitedMs[direction === 'fromSocket' ? 'in' : 'out'] += ms;
+            },
+          }
+        : {}),
       onToSocket: (n) => {
         counters.bytesOut += n;
       },

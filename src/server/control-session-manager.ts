@@ -133,7 +133,7 @@ export class ControlSessionManager {
       }
       const allowed = entry.options.permitListen;
       const from = entry.options.permitFrom;
-      const ports = s.closed ? new Set<number>() : s.narrow(allowed, from);
+      const ports = s.closed ? new Set<number>() : s.narrow(allowed, from, entry);
       for (const p of s.broker.activePorts()) {
         if (!rangesWithin([{ low: p, high: p }], allowed)) ports.add(p);
       }

@@ -155,9 +155,13 @@ export class ControlSession {
    * revoked) with their connections, only the new ranges may be opened from now on, and only
    * visitors the new permitfrom allows get in.
    */
-  narrow(keyRanges: readonly PortRange[], keyFrom?: readonly AddressBlockOption[]): Set<number> {
+  narrow(
+    keyRanges: readonly PortRange[],
+    keyFrom?: readonly AddressBlockOption[],
+    entry?: AllowListEntry,
+  ): Set<number> {
     this.#keyRanges = keyRanges;
-    return this.#registry.narrow(keyRanges, keyFrom);
+    return this.#registry.narrow(keyRanges, keyFrom, entry ? keyCeilings(entry) : undefined);
   }
 
   /** Whether a visitor at `address` may use `tunnel` now (after narrow()). */
@@ -229,9 +233,9 @@ export class ControlSession {
   }
 }
 
-/** The key's per-tunnel ceilings (none yet: the allow-list has no option for them). */
-function keyCeilings(_entry: AllowListEntry): TunnelCeilings {
-  return { maxConnections: 0, rateLimit: 0 };
+/** The key's per-tunnel ceilings (maxconnections, ratelimit in the allow-list); 0 = none. */
+function keyCeilings(entry: AllowListEntry): TunnelCeilings {
+  return { maxConnections: entry.options.maxConnections ?? 0, rateLimit: entry.options.rateLimit ?? 0 };
 }
 
 function remoteAddressOf(conn: ServerConnection): string | undefined {

@@ -6,10 +6,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type PortRange, portAllowed } from '../identity/index.js';
 import { MAX_TUNNELS_PER_SESSION } from '../protocol/limits.js';
 import type { OpenTunnel, TunnelReasonName, TunnelStatus } from '../protocol/messages.js';
+import { TokenBucket } from '../transport/rate-limiter.js';
 import { resetSocket } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
 import type { BrokerTunnel } from './channel-broker.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics, VisitorRefusal } from './metrics.js';
 import { type Block, visitorPermitted } from './visitor-filter.js';
 
 interface OpenListener extends BrokerTunnel {
@@ -59,9 +60,11 @@ export class TunnelRegistry {
   readonly #opts: RegistryOptions;
   #keyRanges: readonly PortRange[];
   #keyFrom: readonly Block[] | undefined;
+  #ceilings: TunnelCeilings;
 
   constructor(opts: RegistryOptions) {
     this.#opts = opts;
+    this.#ceilings = opts.ceilings;
     this.#keyRanges = opts.keyRanges;
     this.#keyFrom = opts.keyPermitFrom;
   }
@@ -79,8 +82,8 @@ export class TunnelRegistry {
   /** Handles OpenTunnel. */
   open(msg: OpenTunnel): void {
     const { tunnelId, remotePort: port, name } = msg;
-    const maxConnections = effective(msg.maxConnections, this.#opts.ceilings.maxConnections);
-    const rateLimit = effective(msg.rateLimit, this.#opts.ceilings.rateLimit);
+    const maxConnections = effective(msg.maxConnections, this.#ceilings.maxConnections);
+    const rateLimit = effective(msg.rateLimit, this.#ceilings.rateLimit);
     const refuse = (reason: TunnelReasonName, message: string) => {
       this.#opts.log.warn('tunnel refused', { tunnel: name, port, reason });
       this.#opts.hooks.status({
@@ -126,29 +129,39 @@ export class TunnelRegistry {
       compress: msg.compress,
       counters,
       ...(msg.permitFrom.length > 0 ? { permitFrom: msg.permitFrom } : {}),
+      // One bucket per direction, shared by the tunnel's connections: the limit is the tunnel's.
+      ...(rateLimit > 0
+        ? { limit: { in: new TokenBucket(rateLimit), out: new TokenBucket(rateLimit) } }
+        : {}),
     };
+    // Visitors holding a connection now (waiting for a channel or relayed), for maxConnections.
+    let open = 0;
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
-      // Closed at accept: a visitor outside permitfrom/permitFrom never reaches the client.
-      if (!this.permits(tunnel, socket.remoteAddress)) {
-        socket.on('error', () => {});
-        counters.refused.not_permitted += 1;
-        this.#opts.metrics.visitorRefused({
-          reason: 'not_permitted',
+      socket.on('error', () => {});
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      // Closed at accept: a visitor refused here never reaches the client.
+      const refuse = (reason: VisitorRefusal, why: string) => {
+        counters.refused[reason] += 1;
+        this.#opts.metrics.visitorRefused({ reason, tunnel: name, port, peer });
+        (this.#opts.refusalLog ?? this.#opts.log).warn(`visitor refused: ${why}`, {
           tunnel: name,
           port,
-          peer: `${socket.remoteAddress}:${socket.remotePort}`,
+          peer,
         });
-        (this.#opts.refusalLog ?? this.#opts.log).warn(
-          'visitor refused: its address is not allowed for this tunnel',
-          {
-            tunnel: name,
-            port,
-            peer: `${socket.remoteAddress}:${socket.remotePort}`,
-          },
-        );
         resetSocket(socket);
+      };
+      if (!this.permits(tunnel, socket.remoteAddress)) {
+        refuse('not_permitted', 'its address is not allowed for this tunnel');
         return;
       }
+      if (maxConnections > 0 && open >= maxConnections) {
+        refuse('max_connections', 'the tunnel has its most connections open');
+        return;
+      }
+      open += 1;
+      socket.once('close', () => {
+        open -= 1;
+      });
       this.#opts.hooks.incoming(tunnel, socket);
     });
     server.on('error', (err: NodeJS.ErrnoException) => {
@@ -174,6 +187,7 @@ export class TunnelRegistry {
         return;
       }
       this.#tunnels.set(tunnelId, { ...tunnel, server, maxConnections, rateLimit });
+      counters.limits = { maxConnections, rateLimit };
       const address = `${this.#opts.displayHost}:${port}`;
       this.#opts.log.info('tunnel open', { tunnel: name, listen: `${this.#opts.bindHost}:${port}` });
       this.#opts.hooks.status({
@@ -197,6 +211,7 @@ export class TunnelRegistry {
     this.#tunnels.delete(tunnelId);
     if (t !== 'opening') {
       t.server.close();
+      t.counters.limits = { maxConnections: 0, rateLimit: 0 };
       this.#opts.log.info('tunnel closed', {
         tunnel: t.name,
         port: t.port,
@@ -223,9 +238,14 @@ export class TunnelRegistry {
    * The key's permitlisten changed: from now on only `keyRanges` may be opened, and every open tunnel
    * outside them closes with reason `revoked`. Returns the ports it closed.
    */
-  narrow(keyRanges: readonly PortRange[], keyFrom?: readonly Block[]): Set<number> {
+  narrow(
+    keyRanges: readonly PortRange[],
+    keyFrom?: readonly Block[],
+    ceilings?: TunnelCeilings,
+  ): Set<number> {
     this.#keyRanges = keyRanges;
     this.#keyFrom = keyFrom;
+    if (ceilings) this.#ceilings = ceilings;
     const closed = new Set<number>();
     for (const [id, t] of [...this.#tunnels]) {
       if (t === 'opening' || portAllowed(t.port, keyRanges)) continue;

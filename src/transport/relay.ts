@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { ProtocolError } from '../protocol/errors.js';
 import { MAX_PAYLOAD } from '../protocol/limits.js';
 import type { Data, ErrorMsg, Message } from '../protocol/messages.js';
+import type { Throttle } from './rate-limiter.js';
 import { resetSocket } from './sockets.js';
 
 /**
@@ -54,6 +55,13 @@ export interface RelayHooks {
    * true to take it back (the relay lets go of it without closing); false to end it.
    */
   reuse?(): boolean;
+  /**
+   * Rate limits, by direction (a tunnel's shared buckets): the reading side pauses for as long as
+   * its throttle says, so bytes wait in the kernel's buffers and the sender's; none is dropped.
+   */
+  limit?: { fromSocket?: Throttle; toSocket?: Throttle };
+  /** Told each pause a limit asked for, in milliseconds (metrics). */
+  onLimited?(direction: 'fromSocket' | 'toSocket', ms: number): void;
 }
 
 /** A running relay: ends it from outside (revocation, shutdown). */
@@ -69,10 +77,37 @@ export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks =
   let done = false;
   let toSocket = 0;
   let fromSocket = 0;
+  // Each reader pauses while its writer is full or its rate limit asks; it resumes when neither does.
+  let channelWaitsDrain = false;
+  let channelWaitsRate = false;
+  let socketWaitsDrain = false;
+  let socketWaitsRate = false;
+  let rateTimers: NodeJS.Timeout[] = [];
+  const resumeChannel = () => {
+    if (!done && !channelWaitsDrain && !channelWaitsRate) channel.resume();
+  };
+  const resumeSocket = () => {
+    if (!done && !socketWaitsDrain && !socketWaitsRate) socket.resume();
+  };
+  const throttle = (direction: 'fromSocket' | 'toSocket', n: number): number => {
+    const t = hooks.limit?.[direction];
+    const ms = t ? t.take(n) : 0;
+    if (ms > 0) hooks.onLimited?.(direction, ms);
+    return ms;
+  };
+  const later = (ms: number, f: () => void) => {
+    const timer = setTimeout(() => {
+      rateTimers = rateTimers.filter((x) => x !== timer);
+      f();
+    }, ms);
+    rateTimers.push(timer);
+  };
 
   const end = (clean: boolean, error?: Error, resetPeer = true, refused = false) => {
     if (done) return;
     done = true;
+    for (const timer of rateTimers) clearTimeout(timer);
+    rateTimers = [];
     if (clean) {
       socket.end();
       unsubscribeClose();
@@ -124,9 +159,22 @@ export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks =
       if (n > 0) {
         toSocket += n;
         hooks.onToSocket?.(n);
-        if (!ok) {
+        if (!ok && !channelWaitsDrain) {
+          channelWaitsDrain = true;
           channel.pause();
-          socket.once('drain', () => channel.resume());
+          socket.once('drain', () => {
+            channelWaitsDrain = false;
+            resumeChannel();
+          });
+        }
+        const wait = throttle('toSocket', n);
+        if (wait > 0 && !msg.fin) {
+          channelWaitsRate = true;
+          channel.pause();
+          later(wait, () => {
+            channelWaitsRate = false;
+            resumeChannel();
+          });
         }
       }
       if (msg.fin) {
@@ -151,7 +199,10 @@ export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks =
   });
   channel.resume();
 
-  const onDrain = () => socket.resume();
+  const onDrain = () => {
+    socketWaitsDrain = false;
+    resumeSocket();
+  };
   socket.on('data', (chunk: Buffer) => {
     if (done) return;
     fromSocket += chunk.length;
@@ -160,9 +211,19 @@ export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks =
     for (let off = 0; off < chunk.length; off += MAX_PAYLOAD) {
       ok = channel.send({ type: 'Data', fin: false, payload: chunk.subarray(off, off + MAX_PAYLOAD) });
     }
-    if (!ok && !channel.closed) {
+    if (!ok && !channel.closed && !socketWaitsDrain) {
+      socketWaitsDrain = true;
       socket.pause();
       channel.onDrain(onDrain);
+    }
+    const wait = throttle('fromSocket', chunk.length);
+    if (wait > 0) {
+      socketWaitsRate = true;
+      socket.pause();
+      later(wait, () => {
+        socketWaitsRate = false;
+        resumeSocket();
+      });
     }
   });
   socket.on('end', () => {

@@ -85,7 +85,7 @@ test('malformed lines give FILE:LINE and the fix', () => {
   assertSyntax(
     `no-pty ${lineA}`,
     1,
-    /unknown option "no-pty"; the options are permitlisten=.* and permitfrom=/,
+    /unknown option "no-pty"; the options are permitlisten=.*, permitfrom=.*, maxconnections=.* and ratelimit=/,
   );
   assertSyntax(
     `${lineA}\n${lineB}\n${formatPublicKeyLine(a.publicRaw, 'again')}`,

@@ -45,7 +45,7 @@ test('bad permitfrom values are named with their line and the fix', () => {
   assert.throws(bad('permitfrom'), /allowed_keys:2: permitfrom needs a value/);
   assert.throws(
     bad('permitform="1.2.3.4"'),
-    /allowed_keys:2: unknown option "permitform"; the options are permitlisten=.* and permitfrom=/,
+    /allowed_keys:2: unknown option "permitform"; the options are permitlisten=.*, permitfrom=.*, maxconnections=.* and ratelimit=/,
   );
 });
 
@@ -69,4 +69,27 @@ test('matching: prefixes on and off byte boundaries, families kept apart, mapped
   assert.ok(visitorPermitted('127.9.9.9', v4, undefined), 'undefined lists allow anyone');
   assert.ok(!visitorPermitted('127.0.0.1', v4, []), 'an empty list allows no one');
   assert.ok(!visitorPermitted(undefined, v4), 'a socket without an address is refused');
+});
+
+test('maxconnections and ratelimit: the key ceilings, parsed; bad values named with the line', () => {
+  const [e] = parseAllowList(`maxconnections="100",ratelimit="10MB/s" ${key}\n`, 'f');
+  assert.equal(e!.options.maxConnections, 100);
+  assert.equal(e!.options.rateLimit, 10_000_000);
+  const [plain] = parseAllowList(`${key}\n`, 'f');
+  assert.equal(plain!.options.maxConnections, undefined);
+  assert.equal(plain!.options.rateLimit, undefined);
+  const bad = (opt: string) => () => parseAllowList(`${opt} ${key}\n`, 'allowed_keys');
+  assert.throws(
+    bad('maxconnections="0"'),
+    /allowed_keys:1: maxconnections="0" is not a whole number from 1 to 4294967295; write maxconnections="100"/,
+  );
+  assert.throws(bad('maxconnections="ten"'), /allowed_keys:1: maxconnections="ten" is not a whole number/);
+  assert.throws(
+    bad('ratelimit="fast"'),
+    /allowed_keys:1: ratelimit "fast" is not a rate: write a number and a unit per second, e\.g\. 10MB\/s/,
+  );
+  assert.throws(
+    bad('ratelimit="9GB/s"'),
+    /allowed_keys:1: ratelimit "9GB\/s" is more than the most mtt can enforce/,
+  );
 });
