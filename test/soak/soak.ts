@@ -277,6 +277,11 @@ async function main(): Promise<number> {
   // A leak grows with the load; V8 keeping its heap does not survive a full GC.
   const verdicts: string[] = [];
   for (const side of ['server', 'client'] as const) {
+    const all = samples as Array<Record<typeof side, Awaited<ReturnType<Side['sample']>>>>;
+    const peak = (k: 'rss' | 'heapUsed' | 'fds') => Math.max(base[side][k], ...all.map((x) => x[side][k]));
+    console.log(
+      `${side}: start / peak / end: rss ${mb(base[side].rss)} / ${mb(peak('rss'))} / ${mb(end[side].rss)} MB, heap used ${mb(base[side].heapUsed)} / ${mb(peak('heapUsed'))} / ${mb(end[side].heapUsed)} MB (start and end after a forced GC), fds ${base[side].fds} / ${peak('fds')} / ${end[side].fds}`,
+    );
     const grew = end[side].heapUsed - base[side].heapUsed;
     const allowed = Math.max(8 * 1048576, base[side].heapUsed * 0.5);
     verdicts.push(
