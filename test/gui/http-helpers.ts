@@ -112,6 +112,15 @@ export class SseReader {
     }
   }
 
+  /** The newest parsed `data` of an `event` received so far, or undefined when none has come. */
+  latest<T>(event: string): T | undefined {
+    for (let i = this.#events.length - 1; i >= 0; i--) {
+      const e = this.#events[i]!;
+      if (e.event === event) return JSON.parse(e.data) as T;
+    }
+    return undefined;
+  }
+
   close(): void {
     this.#close();
   }

@@ -162,7 +162,9 @@ test('a second mtt gui on the same config hands over to the first and exits; a c
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(first.stderr(), /another mtt gui was started/);
-  const now = await sse.waitFor<DashboardUpdate>('state', () => true);
+  // The newest state the page has, not the first one it was sent (that one may say 'connecting').
+  const now = sse.latest<DashboardUpdate>('state');
+  assert.ok(now, 'the page got a state');
   assert.equal(now.snapshot.connection.kind, 'connected');
   assert.ok(
     !now.snapshot.events.some((e) => /in_use|disconnected|lost/.test(e.message)),
