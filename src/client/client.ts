@@ -17,8 +17,9 @@ import {
 import { type Logger, silentLogger } from '../util/logger.js';
 import type { ClientSettings, ClientSnapshot, TunnelConfig } from './api.js';
 import { ConfigSync, type LiveSettingsPatch } from './config-sync.js';
-import { CONNECT_TIMEOUT_MS, ControlClient, RECONNECT_MIN_MS } from './control-client.js';
+import { ControlClient } from './control-client.js';
 import { type ClientObserver, type WithMetrics, withClientMetrics } from './metrics.js';
+import { CONNECT_TIMEOUT_MS, RECONNECT_MIN_MS } from './reconnect.js';
 import { StateStore } from './state-store.js';
 import { TunnelManager } from './tunnel-manager.js';
 

@@ -1,31 +1,17 @@
 /**
- * ControlClient: keeps the control channel up. Connects, runs the handshake (pinning the server key,
- * or trusting it on first use like SSH), restores every tunnel, answers heartbeats and watches for a
- * silent server, and reconnects for ever unless told to exit on failure: quickly while the server
- * cannot be reached at all (so it is usable soon after it comes back), with capped exponential
- * backoff and jitter after a failed login, and at the maximum wait when the key is in use by another
- * live client. A tunnel the server refused for a reason that can heal is retried with backoff too.
+ * ControlClient: keeps the control channel up. Connects, runs the handshake (the server key checked
+ * by server-pin.ts), restores every tunnel (tunnel-requests.ts, which also retries refusals that can
+ * heal), answers heartbeats and watches for a silent server, and reconnects for ever unless told to
+ * exit on failure, waiting as reconnect.ts says: briefly while the server cannot be reached at all,
+ * with capped exponential backoff and jitter after a failed login, and at the maximum wait when the
+ * key is in use by another live client.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseCidr, splitHostPort } from '../config/host-port.js';
-import { parseRate } from '../config/rate.js';
-import {
-  fingerprint,
-  formatPublicKeyLine,
-  type Identity,
-  lookupKnownServer,
-  parsePublicKeyLine,
-  recordKnownServer,
-} from '../identity/index.js';
-import { AuthRejectedError, isProtocolError, ProtocolError } from '../protocol/errors.js';
+import { splitHostPort } from '../config/host-port.js';
+import { fingerprint, type Identity } from '../identity/index.js';
+import { AuthRejectedError } from '../protocol/errors.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../protocol/limits.js';
-import {
-  type AddressBlock,
-  decodeServerMessage,
-  type ServerMessage,
-  type TunnelReasonName,
-  type TunnelStatus,
-} from '../protocol/messages.js';
+import { decodeServerMessage, type ServerMessage } from '../protocol/messages.js';
 import { FramedConnection } from '../transport/framed-connection.js';
 import {
   type ClientConnection,
@@ -39,38 +25,17 @@ import type { ClientSettings } from './api.js';
 import { DataChannelPool } from './data-channels.js';
 import { LocalProxy } from './local-proxy.js';
 import type { ClientObserver } from './metrics.js';
+import {
+  type AttemptFailure,
+  classifyFailure,
+  errorText,
+  RECONNECT_PROBE_MS,
+  reconnectDelay,
+} from './reconnect.js';
+import { checkPin, serverPin, trustOnFirstUse } from './server-pin.js';
 import type { StateStore } from './state-store.js';
-import type { ManagedTunnel, TunnelManager } from './tunnel-manager.js';
-
-/**
- * While the server cannot be reached at all (refused, unreachable, timed out), the client tries again
- * at least this often, and dials a fresh attempt this often while one is pending.
- */
-export const RECONNECT_PROBE_MS = 1_000;
-/** First wait before reconnecting after a failed login; doubles (with jitter) up to the maximum. */
-export const RECONNECT_MIN_MS = 500;
-/** Longest wait for the TCP connection to the server (each data channel's too). */
-export const CONNECT_TIMEOUT_MS = 10_000;
-/** First wait before retrying a refused tunnel; doubles up to the reconnect maximum. */
-export const TUNNEL_RETRY_MIN_MS = 1_000;
-
-/** Tunnel refusals that can heal by themselves or by an admin's change, so they are retried. */
-const HEALABLE: ReadonlySet<TunnelReasonName> = new Set<TunnelReasonName>([
-  'port_in_use',
-  'bind_failed',
-  'port_not_allowed',
-  'too_many_tunnels',
-  'revoked',
-]);
-/** Failures that say the server was not reached at all (nothing was refused). */
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'EPIPE',
-]);
+import type { TunnelManager } from './tunnel-manager.js';
+import { TunnelRequests } from './tunnel-requests.js';
 
 /** Settings of the control loop. */
 export interface ControlClientOptions {
@@ -117,12 +82,14 @@ export class ControlClient {
   #live: LiveSession | undefined;
   /** Pools of this and earlier sessions whose channels still carry connections. */
   readonly #pools = new Set<DataChannelPool>();
+  readonly #requests: TunnelRequests;
 
   constructor(opts: ControlClientOptions) {
     this.#o = { ...opts };
+    this.#requests = new TunnelRequests(this.#o, () => this.#live?.conn);
     opts.tunnels.attach({
-      open: (t) => this.#openTunnel(t),
-      close: (t) => this.#closeTunnel(t),
+      open: (t) => this.#requests.open(t),
+      close: (t) => this.#requests.close(t),
       changed: () => {
         opts.state.changed();
         opts.onTunnelsChanged?.();
@@ -156,11 +123,11 @@ export class ControlClient {
     for (const t of tunnels.all()) {
       if (!t.config.enabled) continue;
       if (paused) {
-        this.#closeTunnel(t);
+        this.#requests.close(t);
         t.runtime.status = 'disabled';
       } else {
         tunnels.nextId(t);
-        this.#openTunnel(t);
+        this.#requests.open(t);
       }
     }
     state.changed();
@@ -209,20 +176,15 @@ export class ControlClient {
       first = false;
       const where = `${this.#o.host}:${this.#o.port}`;
       state.setConnection({ kind: 'connecting', attempt });
-      let why: string;
-      let rejected: { reason: string; message: string } | undefined;
-      let unreachable = false;
+      let failure: AttemptFailure;
       try {
-        why = await this.#connectOnce();
+        // A session that ended after it was established: start the backoff over.
+        failure = { why: await this.#connectOnce(), unreachable: false };
         attempt = 0;
       } catch (err) {
-        why = errorText(err);
-        unreachable = UNREACHABLE.has((err as NodeJS.ErrnoException)?.code ?? '');
-        if (err instanceof AuthRejectedError) rejected = { reason: err.reason, message: err.message };
-        else if (isProtocolError(err) && err.code === 'ERR_SERVER_KEY_MISMATCH') {
-          rejected = { reason: 'server_key_mismatch', message: err.message };
-        }
+        failure = classifyFailure(err);
       }
+      const { why, rejected } = failure;
       if (this.#stop.signal.aborted) break;
       if (this.#o.exitOnFailure) {
         state.setConnection(
@@ -233,12 +195,7 @@ export class ControlClient {
         throw new ClientFailedError(`connection to ${where} failed: ${why}`);
       }
       attempt += 1;
-      let delay = backoff(attempt, this.#o.reconnectMinMs, this.#o.reconnectMaxMs);
-      // Another live client holds this key: retrying soon would only refuse us again.
-      if (rejected?.reason === 'in_use')
-        delay = Math.round(this.#o.reconnectMaxMs * (0.9 + Math.random() * 0.1));
-      // Nothing answered at all: try again soon, so the client is back soon after the server or link.
-      else if (unreachable) delay = Math.min(delay, RECONNECT_PROBE_MS);
+      const delay = reconnectDelay(attempt, failure, this.#o.reconnectMinMs, this.#o.reconnectMaxMs);
       const nextTryAt = Date.now() + delay;
       if (rejected) {
         log.error('server refused this client', {
@@ -274,7 +231,7 @@ export class ControlClient {
   async #connectOnce(): Promise<string> {
     const o = this.#o;
     const hostPort = `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
-    const pin = await this.#pin(hostPort);
+    const pin = await serverPin(o.serverKey, o.knownServersPath, hostPort);
     let firstUse: Buffer | undefined;
     const socket = await dialStaggered(o.host, o.port, o.connectTimeoutMs, RECONNECT_PROBE_MS);
     const conn: ClientConnection = new FramedConnection(socket, decodeServerMessage);
@@ -290,19 +247,8 @@ export class ControlClient {
         identity: o.identity,
         timeoutMs: HANDSHAKE_TIMEOUT_MS,
         checkServerKey: (raw) => {
-          if (pin === undefined) {
-            firstUse = raw;
-            return;
-          }
-          const got = fingerprint(raw);
-          const ok = pin.raw ? pin.raw.equals(raw) : pin.fingerprint === got;
-          if (!ok) {
-            throw new ProtocolError(
-              'ERR_SERVER_KEY_MISMATCH',
-              `the server at ${hostPort} presented key ${got}, but ${pin.fingerprint} is pinned (${pin.source}). ` +
-                'If the server key really changed, update the pin; otherwise someone may be intercepting the connection.',
-            );
-          }
+          if (pin) checkPin(pin, raw, hostPort);
+          else firstUse = raw;
         },
       });
     } catch (err) {
@@ -310,43 +256,16 @@ export class ControlClient {
         o.observer?.handshake((performance.now() - started) / 1000, false);
       conn.close();
       this.#stop.signal.removeEventListener('abort', onAbort);
-      if (err instanceof AuthRejectedError && firstUse) await this.#trust(hostPort, firstUse);
+      if (err instanceof AuthRejectedError && firstUse) await trustOnFirstUse(o, hostPort, firstUse);
       throw err;
     }
     o.observer?.handshake((performance.now() - started) / 1000, true);
-    if (firstUse) await this.#trust(hostPort, firstUse);
+    if (firstUse) await trustOnFirstUse(o, hostPort, firstUse);
     if (this.#stop.signal.aborted) conn.close();
     try {
       return await this.#runSession(conn, hs);
     } finally {
       this.#stop.signal.removeEventListener('abort', onAbort);
-    }
-  }
-
-  async #pin(hostPort: string): Promise<{ raw?: Buffer; fingerprint: string; source: string } | undefined> {
-    const o = this.#o;
-    if (o.serverKey) {
-      if (o.serverKey.startsWith('SHA256:'))
-        return { fingerprint: o.serverKey, source: 'serverKey in the config' };
-      const { publicRaw } = parsePublicKeyLine(o.serverKey);
-      return { raw: publicRaw, fingerprint: fingerprint(publicRaw), source: 'serverKey in the config' };
-    }
-    if (!o.knownServersPath) return undefined;
-    const line = await lookupKnownServer(o.knownServersPath, hostPort);
-    if (!line) return undefined;
-    const { publicRaw } = parsePublicKeyLine(line);
-    return { raw: publicRaw, fingerprint: fingerprint(publicRaw), source: o.knownServersPath };
-  }
-
-  async #trust(hostPort: string, raw: Buffer): Promise<void> {
-    const o = this.#o;
-    o.log.warn('trusting the server key on first use', { server: hostPort, fingerprint: fingerprint(raw) });
-    o.state.event('warn', `trusted server key ${fingerprint(raw)} on first use`);
-    if (!o.knownServersPath) return;
-    try {
-      await recordKnownServer(o.knownServersPath, hostPort, formatPublicKeyLine(raw, ''));
-    } catch (err) {
-      o.log.error('could not record the server key', { path: o.knownServersPath, error: err as Error });
     }
   }
 
@@ -401,7 +320,7 @@ export class ControlClient {
         void pool.close();
         conn.close();
         for (const t of o.tunnels.all()) {
-          this.#cancelRetry(t);
+          this.#requests.cancelRetry(t);
           if (t.config.enabled && !o.state.paused) t.runtime.status = 'opening';
         }
         if (this.#stop.signal.aborted) {
@@ -438,7 +357,7 @@ export class ControlClient {
       for (const t of o.tunnels.all()) {
         t.retry = { attempt: 0 };
         t.runtime.status = t.config.enabled && !o.state.paused ? 'opening' : 'disabled';
-        if (t.config.enabled) this.#openTunnel(t);
+        if (t.config.enabled) this.#requests.open(t);
       }
       o.state.changed();
       pool.fill();
@@ -461,7 +380,7 @@ export class ControlClient {
         pool.want(msg.count);
         return;
       case 'TunnelStatus':
-        this.#tunnelStatus(msg, log);
+        this.#requests.status(msg, log);
         return;
       case 'AuthFail': {
         // Keyed, so from the server: it withdrew this client's access (its key left the allow-list).
@@ -482,124 +401,4 @@ export class ControlClient {
         end(`unexpected ${msg.type} from the server`);
     }
   }
-
-  #tunnelStatus(msg: TunnelStatus, log: Logger): void {
-    const o = this.#o;
-    const t = o.tunnels.byId(msg.tunnelId);
-    if (!t) return;
-    const name = t.config.name;
-    const r = t.runtime;
-    if (msg.state === 'active') {
-      const address = msg.address.startsWith(':') ? `${o.host}${msg.address}` : msg.address;
-      r.status = 'active';
-      r.publicAddress = address;
-      r.effective = { maxConnections: msg.maxConnections, rateLimit: msg.rateLimit };
-      delete r.error;
-      delete r.errorReason;
-      delete r.nextRetryAt;
-      t.retry = { attempt: 0 };
-      log.info('tunnel active', {
-        tunnel: name,
-        public: address,
-        target: `${t.config.localHost}:${t.config.localPort}`,
-      });
-      o.state.event('info', `tunnel open: ${address} -> ${t.config.localHost}:${t.config.localPort}`, name);
-    } else if (msg.state === 'refused' || (msg.state === 'closed' && msg.reason === 'revoked')) {
-      const text = escapeControls(msg.message) || msg.reason;
-      r.status = 'error';
-      r.error = text;
-      r.errorReason = msg.reason;
-      delete r.effective;
-      const verb = msg.state === 'refused' ? 'refused' : 'closed';
-      if (HEALABLE.has(msg.reason)) this.#scheduleRetry(t);
-      else delete r.nextRetryAt;
-      log.error(`tunnel ${verb} by the server`, {
-        tunnel: name,
-        reason: msg.reason,
-        message: text,
-        retryInMs: r.nextRetryAt !== undefined ? r.nextRetryAt - Date.now() : undefined,
-      });
-      o.state.event('error', `tunnel ${verb}: ${text}`, name);
-    } else {
-      return;
-    }
-    o.state.changed();
-  }
-
-  #scheduleRetry(t: ManagedTunnel): void {
-    this.#cancelRetry(t);
-    t.retry.attempt += 1;
-    const delay = backoff(
-      t.retry.attempt,
-      TUNNEL_RETRY_MIN_MS,
-      Math.max(TUNNEL_RETRY_MIN_MS, this.#o.reconnectMaxMs),
-    );
-    t.runtime.nextRetryAt = Date.now() + delay;
-    t.retry.timer = setTimeout(() => {
-      t.retry.timer = undefined;
-      if (!t.config.enabled || t.runtime.status !== 'error' || !this.#live || this.#o.state.paused) return;
-      this.#o.tunnels.nextId(t);
-      this.#openTunnel(t);
-      this.#o.state.changed();
-    }, delay);
-    t.retry.timer.unref();
-  }
-
-  #cancelRetry(t: ManagedTunnel): void {
-    if (t.retry.timer) clearTimeout(t.retry.timer);
-    t.retry.timer = undefined;
-    delete t.runtime.nextRetryAt;
-  }
-
-  #openTunnel(t: ManagedTunnel): void {
-    const live = this.#live;
-    this.#cancelRetry(t);
-    if (!t.config.enabled) {
-      t.runtime.status = 'disabled';
-      return;
-    }
-    if (this.#o.state.paused) {
-      t.runtime.status = 'disabled';
-      return;
-    }
-    t.runtime.status = 'opening';
-    if (!live || live.conn.closed) return;
-    const c = t.config;
-    live.conn.send({
-      type: 'OpenTunnel',
-      tunnelId: t.tunnelId,
-      remotePort: c.remotePort,
-      name: c.name,
-      compress: c.compress,
-      maxConnections: c.maxConnections ?? 0,
-      rateLimit: c.rateLimit ? Math.min(0xffff_ffff, parseRate(c.rateLimit)) : 0,
-      permitFrom: (c.permitFrom ?? []).flatMap((text): AddressBlock[] => {
-        // The schema validated every entry; one that does not parse is left out (it would allow nothing).
-        const b = parseCidr(text.trim());
-        return typeof b === 'string'
-          ? []
-          : [{ family: b.family, prefix: b.prefix, address: Buffer.from(b.bytes) }];
-      }),
-    });
-  }
-
-  #closeTunnel(t: ManagedTunnel): void {
-    this.#cancelRetry(t);
-    const live = this.#live;
-    if (!live || live.conn.closed) return;
-    live.conn.send({ type: 'CloseTunnel', tunnelId: t.tunnelId });
-  }
-}
-
-/** Exponential backoff with "equal jitter": half fixed, half random, capped. */
-export function backoff(attempt: number, minMs: number, maxMs: number): number {
-  const ceiling = Math.min(maxMs, minMs * 2 ** Math.min(attempt - 1, 30));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
-
-function errorText(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ECONNREFUSED') return 'connection refused (is the server running?)';
-  if (e?.code === 'ENOTFOUND') return `host not found (${e.message})`;
-  return e?.message ?? String(err);
 }
