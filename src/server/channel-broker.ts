@@ -4,6 +4,13 @@
  * proved, and the channels carrying a visitor; it assigns an idle channel to each visitor (sending
  * IncomingConn on it, then the visitor's bytes), takes a channel back after a clean end, and ends
  * channels for every reason they end. docs/PROTOCOL.md, "Data channels", is the wire side of this.
+ * Two jobs it hands off: relaying one visitor and counting it (visitor-relay.ts), and probing a client
+ * that may be gone (client-liveness.ts).
+ *
+ * Over 400 lines on purpose: this is the one owner of a data channel's lifecycle (proving, idle,
+ * assigned, reused, closed) and of the visitors waiting for one. Every transition moves a channel or a
+ * visitor between the maps below, so they stay in one class that a reader can follow from top to end;
+ * split further, the lifecycle would again be spread over files calling each other through hooks.
  */
 import type { Socket } from 'node:net';
 import {
@@ -16,28 +23,15 @@ import {
   MAX_UNPROVEN_FOREIGN_DATA_CHANNELS,
   MAX_WAITING_VISITORS,
 } from '../protocol/limits.js';
-import { addressToWire, sourceKey, type WireAddress } from '../transport/addresses.js';
+import { sourceKey } from '../transport/addresses.js';
 import type { ServerConnection } from '../transport/handshake.js';
-import type { Throttle } from '../transport/rate-limiter.js';
-import { type RelayHandle, relay } from '../transport/relay.js';
+import type { RelayHandle } from '../transport/relay.js';
 import { resetSocket } from '../transport/sockets.js';
 import type { Logger } from '../util/logger.js';
-import type { TunnelCounters } from './metrics.js';
-import type { Block } from './visitor-filter.js';
+import { ClientLiveness } from './client-liveness.js';
+import { type BrokerTunnel, incomingConn, relayVisitor } from './visitor-relay.js';
 
-/** What the broker knows of the tunnel a visitor came in on. */
-export interface BrokerTunnel {
-  tunnelId: number;
-  name: string;
-  port: number;
-  /** False when the tunnel asked for NO_COMPRESS. */
-  compress: boolean;
-  counters: TunnelCounters;
-  /** The tunnel's own permitFrom (OpenTunnel); undefined = anyone the key allows. */
-  permitFrom?: readonly Block[];
-  /** The tunnel's rate limit, shared by its connections: `in` from visitors, `out` to them. */
-  limit?: { in: Throttle; out: Throttle };
-}
+export type { BrokerTunnel } from './visitor-relay.js';
 
 /** What the broker needs of its session's control channel. */
 export interface BrokerSession {
@@ -118,10 +112,7 @@ export class ChannelBroker {
   #nextConnId = 1;
   #closed = false;
   #sweep: NodeJS.Timeout | undefined;
-  #watchTimer: NodeJS.Timeout | undefined;
-  #probing = false;
-  /** Set when a probe went unanswered; cleared by the next sign of life. */
-  #suspectSince: number | undefined;
+  readonly #liveness: ClientLiveness;
   #onDrained: (() => void) | undefined;
 
   constructor(opts: BrokerOptions) {
@@ -142,6 +133,19 @@ export class ChannelBroker {
     this.#clientSource = opts.clientAddress === undefined ? undefined : sourceKey(opts.clientAddress);
     this.#sweep = setInterval(() => this.#sweepIdle(), Math.max(10, opts.heartbeatMs));
     this.#sweep.unref();
+    this.#liveness = new ClientLiveness({
+      freshMs: this.#l.freshMs,
+      probe: () => opts.session.probe(),
+      lastHeard: () => this.#lastHeard(),
+      hasUnanswered: () => this.#hasUnanswered(),
+      unanswered: () => {
+        this.#log.warn('the client did not answer a probe; refusing visitors until it does');
+        for (const v of [...this.#waiting]) this.#refuse(v, 'the client does not answer');
+        for (const a of [...this.#active]) {
+          if (a.conn.lastReceivedAt < a.at) a.relay?.abort(new Error('the client does not answer'));
+        }
+      },
+    });
   }
 
   /** True once the session ended (channels carrying a visitor may still be relaying). */
@@ -223,9 +227,9 @@ export class ChannelBroker {
       this.#refuse({ socket, tunnel, peer }, 'the session has ended');
       return;
     }
-    if (this.#isSuspect()) {
+    if (this.#liveness.suspect()) {
       this.#refuse({ socket, tunnel, peer }, 'the client does not answer');
-      this.#watch();
+      this.#liveness.watch();
       return;
     }
     const v: Visitor = { socket, tunnel, peer };
@@ -238,7 +242,7 @@ export class ChannelBroker {
     } else {
       this.#wait(v);
     }
-    this.#watch();
+    this.#liveness.watch();
   }
 
   /** The tunnel closed: its waiting visitors are refused (relayed ones go on). */
@@ -279,7 +283,7 @@ export class ChannelBroker {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweep) clearInterval(this.#sweep);
-    if (this.#watchTimer) clearTimeout(this.#watchTimer);
+    this.#liveness.stop();
     for (const v of [...this.#waiting]) this.#refuse(v, why);
     for (const c of [...this.#proving.keys()]) c.close();
     for (const { conn, off } of this.#idle.splice(0)) {
@@ -402,8 +406,9 @@ export class ChannelBroker {
 
   /** Sends IncomingConn on `conn`, then relays the visitor over it: one round trip for a request. */
   #assign(conn: ServerConnection, v: Visitor): void {
-    const addresses = visitorAddresses(v.socket);
-    if (!addresses) {
+    const connId = this.#allocateId();
+    const hello = incomingConn(v.socket, v.tunnel.tunnelId, connId);
+    if (!hello) {
       // The visitor is already gone; the channel stays usable.
       this.#refuse(v, 'the visitor left', 'gone');
       this.#place(conn);
@@ -411,44 +416,14 @@ export class ChannelBroker {
     }
     conn.detach();
     conn.encoder.setCompression(v.tunnel.compress ? 'auto' : 'never');
-    const connId = this.#allocateId();
     const a: Assignment = { conn, visitor: v, connId, at: Date.now() };
     this.#active.add(a);
-    const { counters } = v.tunnel;
-    counters.activeConnections += 1;
-    counters.totalConnections += 1;
-    conn.send({
-      type: 'IncomingConn',
-      connId,
-      tunnelId: v.tunnel.tunnelId,
-      family: addresses.src.family,
-      srcAddr: addresses.src.bytes,
-      srcPort: v.socket.remotePort ?? 0,
-      dstAddr: addresses.dst.bytes,
-      dstPort: v.socket.localPort ?? 0,
-    });
+    conn.send(hello);
     const log = this.#log.child({ conn: connId, tunnel: v.tunnel.name });
     log.debug('visitor assigned a data channel', { peer: v.peer });
-    const { limit } = v.tunnel;
-    a.relay = relay(conn, v.socket, {
-      ...(limit
-        ? {
-            limit: { fromSocket: limit.in, toSocket: limit.out },
-            onLimited: (direction, ms) => {
-              counters.rateLimitedMs[direction === 'fromSocket' ? 'in' : 'out'] += ms;
-            },
-          }
-        : {}),
-      onToSocket: (n) => {
-        counters.bytesOut += n;
-      },
-      onFromSocket: (n) => {
-        counters.bytesIn += n;
-      },
+    a.relay = relayVisitor(conn, v.socket, v.tunnel, {
       onEnd: (end) => {
         this.#active.delete(a);
-        counters.activeConnections -= 1;
-        if (end.refused) counters.pairingFailures += 1;
         log.debug('connection closed', {
           clean: end.clean,
           error: end.error,
@@ -457,44 +432,7 @@ export class ChannelBroker {
         });
         this.#checkDrained();
       },
-      // After FIN both ways the channel is idle again on both sides.
       reuse: () => this.#place(conn),
-    });
-  }
-
-  /**
-   * Keeps visitors honest about a client that may be gone: while a visitor waits, or was assigned a
-   * channel and has heard nothing back yet, and the client has been silent for a moment, probe it;
-   * an unanswered probe refuses those visitors at once instead of holding them.
-   */
-  #watch(): void {
-    if (this.#closed || this.#probing || this.#watchTimer) return;
-    if (!this.#hasUnanswered()) return;
-    const silentFor = Date.now() - this.#lastHeard();
-    if (silentFor < this.#l.freshMs) {
-      this.#watchTimer = setTimeout(() => {
-        this.#watchTimer = undefined;
-        this.#watch();
-      }, this.#l.freshMs - silentFor);
-      this.#watchTimer.unref();
-      return;
-    }
-    this.#probing = true;
-    const started = Date.now();
-    void this.#o.session.probe().then((alive) => {
-      this.#probing = false;
-      if (this.#closed) return;
-      if (alive) {
-        this.#suspectSince = undefined;
-        this.#watch();
-        return;
-      }
-      this.#suspectSince = started;
-      this.#log.warn('the client did not answer a probe; refusing visitors until it does');
-      for (const v of [...this.#waiting]) this.#refuse(v, 'the client does not answer');
-      for (const a of [...this.#active]) {
-        if (a.conn.lastReceivedAt < a.at) a.relay?.abort(new Error('the client does not answer'));
-      }
     });
   }
 
@@ -504,15 +442,6 @@ export class ChannelBroker {
     const since = Date.now() - this.#l.channelWaitMs;
     for (const a of this.#active) if (a.at >= since && a.conn.lastReceivedAt < a.at) return true;
     return false;
-  }
-
-  #isSuspect(): boolean {
-    if (this.#suspectSince === undefined) return false;
-    if (this.#lastHeard() > this.#suspectSince) {
-      this.#suspectSince = undefined;
-      return false;
-    }
-    return true;
   }
 
   /** The client's last sign of life on its control channel or any of its data channels. */
@@ -536,18 +465,4 @@ export class ChannelBroker {
     this.#nextConnId = this.#nextConnId >= 0xffff_ffff ? 1 : this.#nextConnId + 1;
     return id;
   }
-}
-
-/** The visitor's and the public listener's addresses in wire form, both of one family. */
-function visitorAddresses(socket: Socket): { src: WireAddress; dst: WireAddress } | undefined {
-  const src = socket.remoteAddress ? addressToWire(socket.remoteAddress) : undefined;
-  const dst = socket.localAddress ? addressToWire(socket.localAddress) : undefined;
-  if (!src || !dst) return undefined;
-  if (src.family === dst.family) return { src, dst };
-  // Mixed families cannot happen on one socket; map the IPv4 side into IPv6 to be safe.
-  const v6 = (w: WireAddress): WireAddress =>
-    w.family === 6
-      ? w
-      : { family: 6, bytes: Buffer.concat([Buffer.from('00000000000000000000ffff', 'hex'), w.bytes]) };
-  return { src: v6(src), dst: v6(dst) };
 }
