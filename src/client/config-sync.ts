@@ -15,18 +15,15 @@
  *   file does not validate, nothing is written and the pending operations wait for it to be fixed.
  *
  * Everything (reading, reconciling, writing) runs on one serial queue, so no two passes interleave.
+ * The edits to the file's JSON themselves are config-edits.ts.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import {
   type ClientConfig,
-  FIELD_LABELS,
-  formatHostPort,
   parseClientConfig,
   parseTunnel,
-  TUNNEL_DEFAULTS,
-  TUNNEL_FIELDS,
   type TunnelConfig,
   type TunnelEntry,
 } from '../config/client-config.js';
@@ -34,6 +31,7 @@ import { type LoadedClientConfig, parseClientConfigText } from '../config/client
 import { ConfigError } from '../config/config-error.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { type Logger, silentLogger } from '../util/logger.js';
+import { applyOp, describeOp, diffTunnels, formatLike, type Op, type Raw, same } from './config-edits.js';
 
 /** How long the watcher waits for a burst of file events (an editor's save) to settle. */
 export const WATCH_SETTLE_MS = 60;
@@ -68,17 +66,6 @@ export interface SyncTarget {
   /** Tells the user (the dashboard's events list). */
   event(level: 'info' | 'warn' | 'error', message: string, tunnel?: string): void;
 }
-
-type Raw = Record<string, unknown>;
-
-/** One change made in the client, replayed onto the file's JSON. */
-type Op =
-  | { kind: 'add'; tunnel: TunnelEntry }
-  | { kind: 'remove'; name: string }
-  | { kind: 'update'; name: string; tunnel: TunnelEntry }
-  | { kind: 'settings'; patch: Raw };
-
-const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The config file of a running client, kept in step with it. */
 export class ConfigSync {
@@ -264,7 +251,8 @@ export class ConfigSync {
     }
 
     let raw: Raw = structuredClone(base.raw);
-    for (const op of ops) raw = this.#applyOp(raw, op);
+    for (const op of ops)
+      raw = applyOp(raw, op, (message, tunnel) => this.#target?.event('warn', message, tunnel));
     let merged: ClientConfig;
     let refused = false;
     try {
@@ -303,49 +291,6 @@ export class ConfigSync {
     this.#reportedBadText = text;
     this.#log.warn(message, { path: this.path });
     this.#target?.event('error', message);
-  }
-
-  /** Replays one client-side change onto the file's JSON, touching only what changed. */
-  #applyOp(raw: Raw, op: Op): Raw {
-    const tunnels = Array.isArray(raw.tunnels) ? (raw.tunnels as Raw[]) : [];
-    const find = (name: string) => tunnels.findIndex((t) => t.name === name);
-    switch (op.kind) {
-      case 'add': {
-        const i = find(op.tunnel.name);
-        if (i >= 0) tunnels[i] = patchTunnel(tunnels[i]!, op.tunnel);
-        else tunnels.push(minimalTunnel(op.tunnel));
-        break;
-      }
-      case 'remove': {
-        const i = find(op.name);
-        if (i >= 0) tunnels.splice(i, 1);
-        break;
-      }
-      case 'update': {
-        const i = find(op.name);
-        if (i < 0) {
-          this.#target?.event(
-            'warn',
-            `"${op.name}" was removed from the config file meanwhile; the change to it is not saved`,
-            op.name,
-          );
-          break;
-        }
-        tunnels[i] = patchTunnel(tunnels[i]!, op.tunnel);
-        break;
-      }
-      case 'settings': {
-        const parsed = parseClientConfig(raw);
-        for (const [k, v] of Object.entries(op.patch)) {
-          if (same(v, (parsed as Raw)[k])) continue;
-          if (v === undefined) delete raw[k];
-          else raw[k] = v;
-        }
-        return raw;
-      }
-    }
-    if (tunnels.length > 0 || Array.isArray(raw.tunnels)) raw.tunnels = tunnels;
-    return raw;
   }
 
   /** Brings the TunnelManager in line with `wanted`, changing only the tunnels that differ. */
@@ -423,100 +368,4 @@ async function readText(path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/**
- * The operations that turn one tunnel list into the next, by name; a name that disappeared where a
- * new one appeared at the same place is a rename (one update, so the file keeps its entry).
- */
-export function diffTunnels(prev: readonly TunnelEntry[], next: readonly TunnelEntry[]): Op[] {
-  const ops: Op[] = [];
-  const prevNames = new Set(prev.map((t) => t.name));
-  const nextNames = new Set(next.map((t) => t.name));
-  const renamed = new Set<string>();
-  prev.forEach((t, i) => {
-    if (nextNames.has(t.name)) return;
-    const there = next[i];
-    if (there && !prevNames.has(there.name) && !renamed.has(there.name)) {
-      renamed.add(there.name);
-      ops.push({ kind: 'update', name: t.name, tunnel: there });
-    } else {
-      ops.push({ kind: 'remove', name: t.name });
-    }
-  });
-  for (const t of next) {
-    if (renamed.has(t.name)) continue;
-    const old = prev.find((p) => p.name === t.name);
-    if (!old) ops.push({ kind: 'add', tunnel: t });
-    else if (!same(old, t)) ops.push({ kind: 'update', name: t.name, tunnel: t });
-  }
-  return ops;
-}
-
-/** A change in words for the events list: "disabled", "public port 8080 → 8081", … */
-function describeOp(op: Op, prev: readonly TunnelEntry[]): { message: string; tunnel?: string } | undefined {
-  const route = (t: TunnelEntry) =>
-    `public port ${t.remotePort} → ${formatHostPort(t.localHost, t.localPort)}`;
-  switch (op.kind) {
-    case 'add':
-      return { message: `added: ${route(op.tunnel)}`, tunnel: op.tunnel.name };
-    case 'remove':
-      return { message: 'deleted', tunnel: op.name };
-    case 'settings':
-      return {
-        message: `settings changed: ${Object.keys(op.patch)
-          .map((k) => FIELD_LABELS[k as keyof typeof FIELD_LABELS] ?? k)
-          .join(', ')}`,
-      };
-    case 'update': {
-      const old = prev.find((t) => t.name === op.name);
-      if (!old) return { message: 'changed', tunnel: op.tunnel.name };
-      const changed = TUNNEL_FIELDS.filter((f) => !same(old[f], op.tunnel[f]));
-      if (changed.length === 1 && changed[0] === 'enabled') {
-        return { message: op.tunnel.enabled ? 'enabled' : 'disabled', tunnel: op.name };
-      }
-      const parts = changed.map((f) =>
-        f === 'name'
-          ? `renamed from ${op.name}`
-          : `${FIELD_LABELS[f]} ${JSON.stringify(old[f]) ?? 'unset'} → ${JSON.stringify(op.tunnel[f]) ?? 'unset'}`,
-      );
-      return { message: `changed: ${parts.join(', ')}`, tunnel: op.tunnel.name };
-    }
-  }
-}
-
-/** A new tunnel as a person would write it: required fields, and the others only when not default. */
-function minimalTunnel(t: TunnelEntry): Raw {
-  const out: Raw = {};
-  const defaults = TUNNEL_DEFAULTS as Raw;
-  for (const f of TUNNEL_FIELDS) {
-    const v = t[f];
-    if (v === undefined || (f in defaults && same(v, defaults[f]))) continue;
-    out[f] = v;
-  }
-  return out;
-}
-
-/** A tunnel's JSON with only the fields whose value changed rewritten (the rest kept as written). */
-function patchTunnel(raw: Raw, t: TunnelEntry): Raw {
-  let old: TunnelEntry | undefined;
-  try {
-    old = parseTunnel(raw);
-  } catch {
-    old = undefined;
-  }
-  const out: Raw = { ...raw };
-  for (const f of TUNNEL_FIELDS) {
-    const v = t[f];
-    if (old && same(v, old[f])) continue;
-    if (v === undefined) delete out[f];
-    else out[f] = v;
-  }
-  return out;
-}
-
-/** JSON text indented like the file it replaces, with its final newline (or lack of one). */
-function formatLike(previous: string, value: unknown): string {
-  const indent = /\n([ \t]+)"/.exec(previous)?.[1] ?? '  ';
-  return JSON.stringify(value, null, indent) + (previous.endsWith('\n') || previous === '' ? '\n' : '');
 }

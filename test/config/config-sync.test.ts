@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { diffTunnels } from '../../src/client/config-sync.js';
+import { diffTunnels } from '../../src/client/config-edits.js';
 import { type MttClient, startClientFromConfig } from '../../src/client/index.js';
 import { parseTunnel } from '../../src/config/client-config.js';
 import {
