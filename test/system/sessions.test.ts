@@ -146,6 +146,7 @@ test('two clients with one key: no flapping; the second is refused with in_use a
   const w = await sessionsLab(t, 'twokeys');
   const server = await w.startServer();
   const first = await w.startClient({ name: 'first' });
+  const secondAt = Date.now();
   const second = await w.startClient({ name: 'second', wait: false });
   const refused = await waitLog(
     second,
@@ -166,6 +167,9 @@ test('two clients with one key: no flapping; the second is refused with in_use a
   );
   const d = await w.download(30_000);
   assert.equal(d.sha256, w.file.sha256);
+  t.diagnostic(
+    `0 replacements in 10 s; the second refused (in_use) ${refused.at - secondAt} ms after it started, next try in ${refused.retryInMs} ms`,
+  );
 });
 
 test('a public port taken, then freed: the tunnel opens within one retry interval', {
