@@ -8,6 +8,7 @@ export {
   startClient,
   startClientFromConfig,
 } from './client.js';
+export type { LiveSettingsPatch } from './config-sync.js';
 export { ClientFailedError } from './control-client.js';
 export { StateStore } from './state-store.js';
 export { TunnelManager } from './tunnel-manager.js';

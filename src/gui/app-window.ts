@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { configDir } from '../config/paths.js';
+import { configDir } from '../config/files.js';
 import type { Logger } from '../util/logger.js';
 import { CdpPipe } from './cdp-pipe.js';
 import type { WindowState } from './window-state.js';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type MttClient, startClientFromConfig } from '../client/index.js';
-import { configDir } from '../config/paths.js';
+import { configDir } from '../config/files.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { AppWindow } from './app-window.js';
 import { type Dashboard, startDashboard } from './dashboard/index.js';

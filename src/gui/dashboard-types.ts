@@ -2,8 +2,8 @@
  * The JSON shapes the dashboard server and the web app exchange. Type-only, so the web app (built by
  * Vite) and the Node side share one definition.
  */
-import type { ClientSnapshot } from '../client/api.js';
-import type { TunnelField } from '../config/client-config.js';
+import type { ClientSnapshot } from '../client/index.js';
+import type { TunnelField } from '../config/index.js';
 import type { SetupInfo } from './setup.js';
 import type { WindowState } from './window-state.js';
 

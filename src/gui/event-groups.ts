@@ -1,5 +1,5 @@
 /** The events list's folding: a run of the same event (numbers aside) is one line with a count. Pure. */
-import type { ClientEvent } from '../client/api.js';
+import type { ClientEvent } from '../client/index.js';
 
 /** Events newest first, with runs of the same event (numbers aside) folded into one line with a count. */
 export function collapseEvents(

@@ -3,7 +3,7 @@
  * settings view (client settings, the GUI's preferences, export of the config), on top of the tunnel
  * routes every dashboard has (dashboard/routes.ts).
  */
-import type { LiveSettingsPatch } from '../client/config-sync.js';
+import type { LiveSettingsPatch } from '../client/index.js';
 import { HttpError, SECURITY_HEADERS, sendJson } from './dashboard/http.js';
 import type { Route } from './dashboard/index.js';
 import { asHttpError, callClient } from './dashboard/routes.js';

@@ -5,10 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { ClientSnapshot } from '../client/api.js';
-import type { LiveSettingsPatch } from '../client/config-sync.js';
-import type { MttClient, startClientFromConfig } from '../client/index.js';
-import { defaultPaths } from '../config/paths.js';
+import type { ClientSnapshot, LiveSettingsPatch, MttClient, startClientFromConfig } from '../client/index.js';
+import { defaultPaths } from '../config/files.js';
 import type { Logger } from '../util/logger.js';
 import type { GuiPreferences, GuiState } from './dashboard-types.js';
 import {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, realpath, stat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { configDir } from '../config/paths.js';
+import { configDir } from '../config/files.js';
 
 /** Longest request or answer on the lock socket. */
 const MAX_LINE = 4096;

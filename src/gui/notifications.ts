@@ -4,7 +4,7 @@
  * stopped answering. One bubble per subject, replaced rather than stacked, and only on a change:
  * a client that keeps retrying does not notify at every attempt. Off by a preference.
  */
-import type { ClientSnapshot } from '../client/api.js';
+import type { ClientSnapshot } from '../client/index.js';
 import { escapeControls } from '../util/escape.js';
 import type { Logger } from '../util/logger.js';
 import { DBusConnection } from './dbus/connection.js';

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { configDir } from '../config/paths.js';
+import { configDir } from '../config/files.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** The GUI's preferences. */

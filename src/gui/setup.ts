@@ -8,12 +8,16 @@
 import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ClientSnapshot, StateStoreLike, TunnelConfig, TunnelManagerLike } from '../client/api.js';
-import { loadClientIdentity, type MttClient } from '../client/index.js';
-import { parseClientConfig } from '../config/client-config.js';
-import { saveClientConfig } from '../config/client-config-file.js';
-import { ConfigError } from '../config/config-error.js';
-import { configDir } from '../config/paths.js';
+import {
+  type ClientSnapshot,
+  loadClientIdentity,
+  type MttClient,
+  type StateStoreLike,
+  type TunnelConfig,
+  type TunnelManagerLike,
+} from '../client/index.js';
+import { configDir, saveClientConfig } from '../config/files.js';
+import { ConfigError, parseClientConfig } from '../config/index.js';
 import { fingerprint, formatPublicKeyLine } from '../identity/index.js';
 import type { Logger } from '../util/logger.js';
 

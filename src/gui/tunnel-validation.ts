@@ -10,7 +10,7 @@ import {
   type TunnelEntry,
   type TunnelField,
   tunnelFieldErrors,
-} from '../config/client-config.js';
+} from '../config/index.js';
 
 /** The form's raw values: text as typed, switches as booleans. */
 export interface TunnelDraft {

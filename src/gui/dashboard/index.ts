@@ -11,7 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StateStoreLike, TunnelManagerLike } from '../../client/api.js';
+import type { StateStoreLike, TunnelManagerLike } from '../../client/index.js';
 import type { DashboardUpdate } from '../dashboard-types.js';
 import { DashboardAuth } from './auth.js';
 import { EventHub } from './events.js';

@@ -3,9 +3,8 @@
  * TunnelManager, whose ConfigError names each wrong field; nothing guesses a field from message text.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { StateStoreLike, TunnelConfig, TunnelManagerLike } from '../../client/api.js';
-import { TUNNEL_FIELDS, type TunnelField } from '../../config/client-config.js';
-import { ConfigError } from '../../config/config-error.js';
+import type { StateStoreLike, TunnelConfig, TunnelManagerLike } from '../../client/index.js';
+import { ConfigError, TUNNEL_FIELDS, type TunnelField } from '../../config/index.js';
 import type { ApiError } from '../dashboard-types.js';
 import { decodePath, HttpError, readJson, sendJson } from './http.js';
 

@@ -2,7 +2,7 @@
  * The tray icon behind one small interface, so each platform plugs in its own: Linux speaks
  * StatusNotifierItem over D-Bus; elsewhere (for now) there is no icon and the dashboard is the UI.
  */
-import type { ClientSnapshot } from '../../client/api.js';
+import type { ClientSnapshot } from '../../client/index.js';
 import { escapeControls } from '../../util/escape.js';
 import type { Logger } from '../../util/logger.js';
 import type { WindowState } from '../window-state.js';

@@ -2,7 +2,7 @@
  * The tray's interface: what a tray shows and what its menu does. Every tray (StatusNotifierItem on
  * Linux, none elsewhere) implements Tray; nothing here imports an implementation.
  */
-import type { TunnelStatusKind } from '../../client/api.js';
+import type { TunnelStatusKind } from '../../client/index.js';
 import type { WindowState } from '../window-state.js';
 import type { IconStatus } from './icons.js';
 

@@ -1,6 +1,6 @@
 /** The web app's side of the dashboard API: the pushed state stream and the calls. */
 import { useEffect, useState } from 'preact/hooks';
-import type { TunnelConfig } from '../../config/client-config.js';
+import type { TunnelConfig } from '../../config/index.js';
 import type { ApiError, DashboardUpdate, GuiPreferences, GuiSettings } from '../dashboard-types.js';
 
 /** How the page's own link to mtt is doing: 'quit' when mtt said it is stopping. */

@@ -4,7 +4,7 @@
  * offline state and nothing stays clickable.
  */
 import { useRef, useState } from 'preact/hooks';
-import type { TunnelView } from '../../client/api.js';
+import type { TunnelView } from '../../client/index.js';
 import type { DashboardUpdate, TunnelRates } from '../dashboard-types.js';
 import { formatRanges } from '../tunnel-validation.js';
 import { api, useDashboardFeed } from './api.js';

@@ -1,5 +1,5 @@
 /** The banners above the views: what the connection to the server is doing, and when mtt is gone. */
-import type { ClientSnapshot, ConnectionState } from '../../client/api.js';
+import type { ClientSnapshot, ConnectionState } from '../../client/index.js';
 import { api, type LinkState } from './api.js';
 import { formatDuration, formatTime, peer } from './format.js';
 import { CopyButton, useNow } from './widgets.js';

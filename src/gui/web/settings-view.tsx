@@ -4,7 +4,7 @@
  * GUI's switches, where the files are, and an export of the config.
  */
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import { clientConfigSchema, FIELD_LABELS } from '../../config/client-config.js';
+import { clientConfigSchema, FIELD_LABELS } from '../../config/index.js';
 import type { GuiSettings, GuiState } from '../dashboard-types.js';
 import { ApiFailure, api } from './api.js';
 import { Switch } from './widgets.js';

@@ -4,7 +4,7 @@
  * mtt, which writes the config file and starts the client.
  */
 import { useRef, useState } from 'preact/hooks';
-import { clientConfigSchema } from '../../config/client-config.js';
+import { clientConfigSchema } from '../../config/index.js';
 import type { SetupInfo } from '../setup.js';
 import { ApiFailure } from './api.js';
 import { CopyButton } from './widgets.js';

@@ -1,7 +1,7 @@
 /** One tunnel as a card: where it goes, whether it works, what flows through it, its recent visitors. */
 import { useId, useState } from 'preact/hooks';
-import type { RecentConnection, TunnelView } from '../../client/api.js';
-import { formatHostPort } from '../../config/host-port.js';
+import type { RecentConnection, TunnelView } from '../../client/index.js';
+import { formatHostPort } from '../../config/index.js';
 import type { TunnelRates } from '../dashboard-types.js';
 import { ApiFailure, api } from './api.js';
 import { formatBytes, formatDuration, formatMs, formatRate, formatTime, peer } from './format.js';

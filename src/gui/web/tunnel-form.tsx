@@ -1,6 +1,6 @@
 /** The add/edit tunnel dialog: every field checked here first, then by the client's TunnelManager. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { TunnelConfig, TunnelView } from '../../client/api.js';
+import type { TunnelConfig, TunnelView } from '../../client/index.js';
 import {
   draftOf,
   draftToInput,

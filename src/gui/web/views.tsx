@@ -1,5 +1,5 @@
 /** The Events and Identity views. */
-import type { ClientSnapshot } from '../../client/api.js';
+import type { ClientSnapshot } from '../../client/index.js';
 import { collapseEvents } from '../event-groups.js';
 import { formatTime, peer } from './format.js';
 import { CopyButton } from './widgets.js';

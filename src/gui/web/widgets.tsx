@@ -1,6 +1,6 @@
 /** Small shared pieces: copy button, sparkline, status pill, a ticking clock, a switch. */
 import { useEffect, useId, useState } from 'preact/hooks';
-import type { TunnelStatusKind } from '../../client/api.js';
+import type { TunnelStatusKind } from '../../client/index.js';
 import { formatRate } from './format.js';
 
 /** Re-renders every `ms` while `active`; for countdowns shown to the user (no server polling). */
