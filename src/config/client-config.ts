@@ -7,6 +7,7 @@
  * client-config-file.ts; the JSON Schema in schema/ is generated from these schemas (json-schema.ts).
  */
 import { z } from 'zod';
+import { MAX_PERMIT_FROM, MAX_TUNNEL_NAME_LEN } from '../protocol/limits.js';
 import { ConfigError, type FieldIssue } from './config-error.js';
 import { hostProblem, parseCidr, splitHostPort, unbracket } from './host-port.js';
 import { rateProblem } from './rate.js';
@@ -25,8 +26,6 @@ export const CLIENT_DEFAULTS = {
   dataChannelPool: 4,
 } as const;
 
-/** Most entries in a tunnel's permitFrom (the wire carries a u8 count, capped at 32). */
-export const MAX_PERMIT_FROM = 32;
 /** Largest maxConnections (u32 on the wire). */
 export const MAX_CONNECTIONS_LIMIT = 0xffff_ffff;
 
@@ -89,8 +88,8 @@ export const tunnelSchema = z
     name: z
       .string({ error: (iss) => (missing(iss) ? 'name is required' : 'name must be text') })
       .min(1, { error: 'name is required', abort: true })
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, {
-        error: 'name must be 1-64 letters, digits, dots, dashes or underscores',
+      .regex(new RegExp(`^[A-Za-z0-9._-]{1,${MAX_TUNNEL_NAME_LEN}}$`), {
+        error: `name must be 1-${MAX_TUNNEL_NAME_LEN} letters, digits, dots, dashes or underscores`,
       })
       .describe('Unique name of the tunnel.'),
     remotePort: port(FIELD_LABELS.remotePort).describe('Port to open on the server (the public port).'),
