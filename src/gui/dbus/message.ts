@@ -8,17 +8,21 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 /** Header flag: the caller does not want a reply. */
 export const FLAG_NO_REPLY_EXPECTED = 0x1;
 
-const FIELD = {
-  path: 1,
-  interface: 2,
-  member: 3,
-  errorName: 4,
-  replySerial: 5,
-  destination: 6,
-  sender: 7,
-  signature: 8,
-};
-const FIELD_SIG: Record<number, string> = { 1: 'o', 2: 's', 3: 's', 4: 's', 5: 'u', 6: 's', 7: 's', 8: 'g' };
+/** The header fields we read and write: name in DBusMessage, code and signature on the wire. */
+const FIELDS = {
+  path: { code: 1, sig: 'o' },
+  interface: { code: 2, sig: 's' },
+  member: { code: 3, sig: 's' },
+  errorName: { code: 4, sig: 's' },
+  replySerial: { code: 5, sig: 'u' },
+  destination: { code: 6, sig: 's' },
+  sender: { code: 7, sig: 's' },
+  signature: { code: 8, sig: 'g' },
+} as const;
+type FieldName = keyof typeof FIELDS;
+const FIELD_BY_CODE = new Map(
+  Object.entries(FIELDS).map(([name, f]) => [f.code as number, name as FieldName]),
+);
 
 /** One D-Bus message, decoded. */
 export interface DBusMessage {
@@ -44,12 +48,12 @@ export function encodeMessage(msg: Omit<DBusMessage, 'serial'>, serial: number):
   const bodyBytes = body.result();
 
   const fields: [number, Variant][] = [];
-  for (const [key, code] of Object.entries(FIELD)) {
-    if (key === 'signature') continue; // written below, only when there is a body
-    const value = msg[key as keyof typeof FIELD];
-    if (value !== undefined) fields.push([code, new Variant(FIELD_SIG[code]!, value)]);
+  for (const [name, { code, sig }] of Object.entries(FIELDS)) {
+    const value = msg[name as FieldName];
+    // The signature field is written only when there is a body.
+    if (value === undefined || (name === 'signature' && value === '')) continue;
+    fields.push([code, new Variant(sig, value)]);
   }
-  if (msg.signature !== '') fields.push([FIELD.signature, new Variant('g', msg.signature)]);
 
   const head = new WireWriter();
   head.byte('l'.charCodeAt(0));
@@ -110,33 +114,9 @@ export function decodeMessage(buf: Buffer): DBusMessage {
   r.align(8);
   const msg: DBusMessage = { type, flags, serial, signature: '', body: [] };
   for (const [code, v] of fields) {
-    switch (code) {
-      case FIELD.path:
-        msg.path = v.value as string;
-        break;
-      case FIELD.interface:
-        msg.interface = v.value as string;
-        break;
-      case FIELD.member:
-        msg.member = v.value as string;
-        break;
-      case FIELD.errorName:
-        msg.errorName = v.value as string;
-        break;
-      case FIELD.replySerial:
-        msg.replySerial = v.value as number;
-        break;
-      case FIELD.destination:
-        msg.destination = v.value as string;
-        break;
-      case FIELD.sender:
-        msg.sender = v.value as string;
-        break;
-      case FIELD.signature:
-        msg.signature = v.value as string;
-        break;
-      // Unknown fields must be ignored (unix fds and future additions).
-    }
+    const name = FIELD_BY_CODE.get(code);
+    // Unknown fields must be ignored (unix fds and future additions).
+    if (name !== undefined) (msg as unknown as Record<FieldName, unknown>)[name] = v.value;
   }
   const bodyStart = r.offset;
   if (bodyStart + bodyLen !== buf.length) throw new DBusWireError('body length does not match');
