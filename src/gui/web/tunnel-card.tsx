@@ -116,24 +116,20 @@ export function TunnelCard(p: Props) {
             {t.failedDials > 0 ? ` · ${t.failedDials} not answered` : ''}
           </span>
         </div>
-        <div class="stat">
-          <span class="stat-label" title="Bytes the local service received from visitors">
-            <span class="swatch swatch-in" aria-hidden="true" /> To service
-          </span>
-          <span class="stat-value" data-stat="bytes-in">
-            {formatBytes(t.bytesIn)}
-          </span>
-          <span class="stat-sub">{formatRate(rateIn)}</span>
-        </div>
-        <div class="stat">
-          <span class="stat-label" title="Bytes the visitors received from the local service">
-            <span class="swatch swatch-out" aria-hidden="true" /> To visitors
-          </span>
-          <span class="stat-value" data-stat="bytes-out">
-            {formatBytes(t.bytesOut)}
-          </span>
-          <span class="stat-sub">{formatRate(rateOut)}</span>
-        </div>
+        <ByteStat
+          way="in"
+          label="To service"
+          title="Bytes the local service received from visitors"
+          bytes={t.bytesIn}
+          rate={rateIn}
+        />
+        <ByteStat
+          way="out"
+          label="To visitors"
+          title="Bytes the visitors received from the local service"
+          bytes={t.bytesOut}
+          rate={rateOut}
+        />
         <Sparkline rin={p.rates.in} rout={p.rates.out} name={t.name} sampleMs={p.sampleMs} />
       </div>
       {recent.length > 0 && <RecentList name={t.name} recent={recent} />}
@@ -181,6 +177,21 @@ export function TunnelCard(p: Props) {
         )}
       </footer>
     </article>
+  );
+}
+
+/** Bytes one way through the tunnel, with the current rate and the sparkline's colour swatch. */
+function ByteStat(p: { way: 'in' | 'out'; label: string; title: string; bytes: number; rate: number }) {
+  return (
+    <div class="stat">
+      <span class="stat-label" title={p.title}>
+        <span class={`swatch swatch-${p.way}`} aria-hidden="true" /> {p.label}
+      </span>
+      <span class="stat-value" data-stat={`bytes-${p.way}`}>
+        {formatBytes(p.bytes)}
+      </span>
+      <span class="stat-sub">{formatRate(p.rate)}</span>
+    </div>
   );
 }
 
