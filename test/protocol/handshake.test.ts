@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, test } from 'node:test';
+import { describe, type TestContext, test } from 'node:test';
 import { identityFromSeed } from '../../src/identity/index.js';
 import { AuthRejectedError, ProtocolError } from '../../src/protocol/errors.js';
 import { type DirectionKeys, FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
@@ -45,8 +45,8 @@ function pin(expected: Buffer): (raw: Buffer) => void {
   };
 }
 
-/** A client and a server FramedConnection over a fresh duplex pair. */
-function pair(): {
+/** A client and a server FramedConnection over a fresh duplex pair, closed after the test. */
+function pair(t: TestContext): {
   a: PipeEnd;
   b: PipeEnd;
   client: ClientConnection;
@@ -56,16 +56,12 @@ function pair(): {
   const [a, b] = duplexPair();
   const client: ClientConnection = new FramedConnection(a, decodeServerMessage);
   const server: ServerConnection = new FramedConnection(b, decodeClientMessage);
-  return {
-    a,
-    b,
-    client,
-    server,
-    close: () => {
-      client.close();
-      server.close();
-    },
+  const close = () => {
+    client.close();
+    server.close();
   };
+  t.after(close);
+  return { a, b, client, server, close };
 }
 
 /** Rejects if `p` has not settled within `ms`: every wait in these tests is bounded. */
@@ -125,99 +121,87 @@ async function serve(server: ServerConnection, identity: HandshakeIdentity, dead
 }
 
 describe('control handshake over a 7-byte duplex', () => {
-  test('success: both sides derive the same keys, then keyed Data passes both ways', T, async () => {
-    const p = pair();
+  test('success: both sides derive the same keys, then keyed Data passes both ways', T, async (t) => {
+    const p = pair(t);
     const cid = newIdentity();
     const sid = newIdentity();
-    try {
-      const [c, s] = await within(
-        Promise.all([
-          runClientHandshake(p.client, {
-            identity: cid,
-            checkServerKey: pin(sid.publicRaw),
-            timeoutMs: WAIT,
-          }),
-          serve(p.server, sid).then((pending) => {
-            pending.accept({
-              heartbeatMs: 1234,
-              allowedPorts: [{ low: 2000, high: 3000 }],
-              maxConnections: 5,
-              rateLimit: 0,
-            });
-            return pending;
-          }),
-        ]),
-      );
-      assert.deepEqual(c.authOk, {
-        type: 'AuthOk',
-        heartbeatMs: 1234,
-        allowedPorts: [{ low: 2000, high: 3000 }],
-        maxConnections: 5,
-        rateLimit: 0,
-      });
-      assert.ok(c.serverKey.equals(sid.publicRaw));
-      assert.ok(s.clientKey.equals(cid.publicRaw));
-      assert.deepEqual(c.keys.send, s.keys.receive);
-      assert.deepEqual(c.keys.receive, s.keys.send);
-      assert.ok(c.keys.sessionId.equals(s.keys.sessionId));
-      assert.ok(c.keys.sessionSecret.equals(s.keys.sessionSecret));
-      assert.ok(!c.keys.send.key.equals(c.keys.receive.key), 'one key per direction');
+    const [c, s] = await within(
+      Promise.all([
+        runClientHandshake(p.client, {
+          identity: cid,
+          checkServerKey: pin(sid.publicRaw),
+          timeoutMs: WAIT,
+        }),
+        serve(p.server, sid).then((pending) => {
+          pending.accept({
+            heartbeatMs: 1234,
+            allowedPorts: [{ low: 2000, high: 3000 }],
+            maxConnections: 5,
+            rateLimit: 0,
+          });
+          return pending;
+        }),
+      ]),
+    );
+    assert.deepEqual(c.authOk, {
+      type: 'AuthOk',
+      heartbeatMs: 1234,
+      allowedPorts: [{ low: 2000, high: 3000 }],
+      maxConnections: 5,
+      rateLimit: 0,
+    });
+    assert.ok(c.serverKey.equals(sid.publicRaw));
+    assert.ok(s.clientKey.equals(cid.publicRaw));
+    assert.deepEqual(c.keys.send, s.keys.receive);
+    assert.deepEqual(c.keys.receive, s.keys.send);
+    assert.ok(c.keys.sessionId.equals(s.keys.sessionId));
+    assert.ok(c.keys.sessionSecret.equals(s.keys.sessionSecret));
+    assert.ok(!c.keys.send.key.equals(c.keys.receive.key), 'one key per direction');
 
-      const up: ClientMessage = { type: 'Data', fin: false, payload: Buffer.from('x'.repeat(3000)) };
-      const down: ServerMessage = { type: 'Data', fin: true, payload: randomBytes(2000) };
-      p.client.send(up);
-      p.server.send(down);
-      assert.deepEqual(await within(p.server.receive(WAIT)), up);
-      assert.deepEqual(await within(p.client.receive(WAIT)), down);
+    const up: ClientMessage = { type: 'Data', fin: false, payload: Buffer.from('x'.repeat(3000)) };
+    const down: ServerMessage = { type: 'Data', fin: true, payload: randomBytes(2000) };
+    p.client.send(up);
+    p.server.send(down);
+    assert.deepEqual(await within(p.server.receive(WAIT)), up);
+    assert.deepEqual(await within(p.client.receive(WAIT)), down);
 
-      // The duplex really did cut the traffic into pieces of at most 7 bytes.
-      assert.ok(p.b.received.length > 50);
-      assert.ok(p.b.received.every((piece) => piece.length <= 7));
-      // Only the ClientHello went in clear: the repeated 'x' never appears on the wire.
-      assert.ok(!p.b.receivedBytes().includes(Buffer.from('xxxxxxxx')));
-    } finally {
-      p.close();
-    }
+    // The duplex really did cut the traffic into pieces of at most 7 bytes.
+    assert.ok(p.b.received.length > 50);
+    assert.ok(p.b.received.every((piece) => piece.length <= 7));
+    // Only the ClientHello went in clear: the repeated 'x' never appears on the wire.
+    assert.ok(!p.b.receivedBytes().includes(Buffer.from('xxxxxxxx')));
   });
 
   test(
     'the server refuses an unknown client key: the client gets AuthRejectedError unknown_key',
     T,
-    async () => {
-      const p = pair();
+    async (t) => {
+      const p = pair(t);
       const sid = newIdentity();
-      try {
-        const client = runClientHandshake(p.client, {
-          identity: newIdentity(),
-          checkServerKey: pin(sid.publicRaw),
-        });
-        const pending = await within(serve(p.server, sid));
-        pending.reject('unknown_key', 'key SHA256:... is not in the allow-list');
-        const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
-        assert.ok(err instanceof AuthRejectedError);
-        assert.equal(err.reason, 'unknown_key');
-        assert.match(err.message, /unknown_key.*allow-list/);
-      } finally {
-        p.close();
-      }
+      const client = runClientHandshake(p.client, {
+        identity: newIdentity(),
+        checkServerKey: pin(sid.publicRaw),
+      });
+      const pending = await within(serve(p.server, sid));
+      pending.reject('unknown_key', 'key SHA256:... is not in the allow-list');
+      const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
+      assert.ok(err instanceof AuthRejectedError);
+      assert.equal(err.reason, 'unknown_key');
+      assert.match(err.message, /unknown_key.*allow-list/);
     },
   );
 
-  test('a client that pins another server key refuses it (ERR_SERVER_KEY_MISMATCH)', T, async () => {
-    const p = pair();
-    try {
-      const server = serve(p.server, newIdentity());
-      const client = runClientHandshake(p.client, {
-        identity: newIdentity(),
-        checkServerKey: pin(randomBytes(32)),
-      });
-      await within(rejectsCode(client, 'ERR_SERVER_KEY_MISMATCH'));
-      // The client hangs up without ClientAuth; the server's wait ends with the connection.
-      p.client.close();
-      await within(rejectsCode(server, 'ERR_CLOSED'));
-    } finally {
-      p.close();
-    }
+  test('a client that pins another server key refuses it (ERR_SERVER_KEY_MISMATCH)', T, async (t) => {
+    const p = pair(t);
+    const server = serve(p.server, newIdentity());
+    const client = runClientHandshake(p.client, {
+      identity: newIdentity(),
+      checkServerKey: pin(randomBytes(32)),
+    });
+    await within(rejectsCode(client, 'ERR_SERVER_KEY_MISMATCH'));
+    // The client hangs up without ClientAuth; the server's wait ends with the connection.
+    p.client.close();
+    await within(rejectsCode(server, 'ERR_CLOSED'));
   });
 
   // Offsets in the server-to-client stream: 4-byte length, then the ServerHello plaintext.
@@ -229,57 +213,49 @@ describe('control handshake over a 7-byte duplex', () => {
     ['last signature byte', 4 + 168],
   ];
   for (const [what, offset] of tamperCases) {
-    test(`a ServerHello with a flipped bit in its ${what} is refused`, T, async () => {
-      const p = pair();
+    test(`a ServerHello with a flipped bit in its ${what} is refused`, T, async (t) => {
+      const p = pair(t);
       const sid = newIdentity();
       p.a.tamper = flipByteAt(offset);
-      try {
-        const server = serve(p.server, sid);
-        const client = runClientHandshake(p.client, {
-          identity: newIdentity(),
-          checkServerKey: pin(sid.publicRaw),
-        });
-        await within(rejectsCode(client, 'ERR_BAD_SIGNATURE'));
-        p.client.close();
-        await within(rejectsCode(server, 'ERR_CLOSED'));
-      } finally {
-        p.close();
-      }
+      const server = serve(p.server, sid);
+      const client = runClientHandshake(p.client, {
+        identity: newIdentity(),
+        checkServerKey: pin(sid.publicRaw),
+      });
+      await within(rejectsCode(client, 'ERR_BAD_SIGNATURE'));
+      p.client.close();
+      await within(rejectsCode(server, 'ERR_CLOSED'));
     });
   }
 
   test(
     'any other cleartext AuthFail is not believed: ERR_UNEXPECTED_MESSAGE, and its text is not shown',
     T,
-    async () => {
+    async (t) => {
       for (const reason of ['unknown_key', 'busy', 'in_use', 'revoked'] as const) {
-        const p = pair();
-        try {
-          const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-          await within(readAtLeast(p.b, 109));
-          p.b.write(
-            new FrameEncoder().encodeToBuffer({
-              type: 'AuthFail',
-              reason,
-              version: PROTOCOL_VERSION,
-              message: 'evil \u001b]0;owned\u0007 text',
-            }),
-          );
-          const err = await within(rejectsCode(client, 'ERR_UNEXPECTED_MESSAGE'));
-          assert.ok(!(err instanceof AuthRejectedError), reason);
-          assert.match(err.message, new RegExp(`unauthenticated refusal \\(${reason}\\)`));
-          assert.doesNotMatch(err.message, /evil|owned|\u001b|\u0007/);
-        } finally {
-          p.close();
-        }
+        const p = pair(t);
+        const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
+        await within(readAtLeast(p.b, 109));
+        p.b.write(
+          new FrameEncoder().encodeToBuffer({
+            type: 'AuthFail',
+            reason,
+            version: PROTOCOL_VERSION,
+            message: 'evil \u001b]0;owned\u0007 text',
+          }),
+        );
+        const err = await within(rejectsCode(client, 'ERR_UNEXPECTED_MESSAGE'));
+        assert.ok(!(err instanceof AuthRejectedError), reason);
+        assert.match(err.message, new RegExp(`unauthenticated refusal \\(${reason}\\)`));
+        assert.doesNotMatch(err.message, /evil|owned|\u001b|\u0007/);
       }
     },
   );
 
-  test('a recorded ClientHello + ClientAuth replayed into a new server handshake fails', T, async () => {
+  test('a recorded ClientHello + ClientAuth replayed into a new server handshake fails', T, async (t) => {
     const sid = newIdentity();
     const cid = newIdentity();
-    const first = pair();
+    const first = pair(t);
     let recorded: Buffer;
     let serverReceive: DirectionKeys;
     try {
@@ -299,7 +275,7 @@ describe('control handshake over a 7-byte duplex', () => {
     }
 
     // The attacker writes the recording into a fresh connection.
-    const second = pair();
+    const second = pair(t);
     try {
       second.a.write(recorded);
       const err = await within(rejectsCode(serve(second.server, sid), 'ERR_DECRYPT'));
@@ -326,110 +302,90 @@ describe('control handshake over a 7-byte duplex', () => {
   test(
     'a ClientHello of version 1: the server names both versions and answers a cleartext AuthFail',
     T,
-    async () => {
-      const p = pair();
-      try {
-        const hello = Buffer.concat([
-          Buffer.from('00000069' + '010000000000' + '0001' + '01', 'hex'),
-          randomBytes(96),
-        ]);
-        const wire = readAll(p.a);
-        p.a.write(hello);
-        const err = await within(rejectsCode(p.server.receive(WAIT), 'ERR_VERSION_MISMATCH'));
-        assert.match(err.message, /version 1\b/);
-        assert.match(err.message, new RegExp(`speaks ${PROTOCOL_VERSION}\\b`));
-        // What server.ts does with it: a cleartext AuthFail, then the end of the stream.
-        failAndClose(p.server, 'version_mismatch', err.message);
-        const answer = decodeFrames(decodeServerMessage, await within(wire));
-        assert.equal(answer.length, 1);
-        assert.deepEqual(answer[0], {
-          type: 'AuthFail',
-          reason: 'version_mismatch',
-          version: PROTOCOL_VERSION,
-          message: err.message,
-        });
-      } finally {
-        p.close();
-      }
+    async (t) => {
+      const p = pair(t);
+      const hello = Buffer.concat([
+        Buffer.from('00000069' + '010000000000' + '0001' + '01', 'hex'),
+        randomBytes(96),
+      ]);
+      const wire = readAll(p.a);
+      p.a.write(hello);
+      const err = await within(rejectsCode(p.server.receive(WAIT), 'ERR_VERSION_MISMATCH'));
+      assert.match(err.message, /version 1\b/);
+      assert.match(err.message, new RegExp(`speaks ${PROTOCOL_VERSION}\\b`));
+      // What server.ts does with it: a cleartext AuthFail, then the end of the stream.
+      failAndClose(p.server, 'version_mismatch', err.message);
+      const answer = decodeFrames(decodeServerMessage, await within(wire));
+      assert.equal(answer.length, 1);
+      assert.deepEqual(answer[0], {
+        type: 'AuthFail',
+        reason: 'version_mismatch',
+        version: PROTOCOL_VERSION,
+        message: err.message,
+      });
     },
   );
 
   test(
     'a cleartext AuthFail version_mismatch gives the client an AuthRejectedError naming both versions, not the peer text',
     T,
-    async () => {
-      const p = pair();
-      try {
-        const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-        await within(readAtLeast(p.b, 109));
-        p.b.write(
-          new FrameEncoder().encodeToBuffer({
-            type: 'AuthFail',
-            reason: 'version_mismatch',
-            version: 1,
-            message: 'PEERTEXT \u001b[31mnow',
-          }),
-        );
-        const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
-        assert.ok(err instanceof AuthRejectedError);
-        assert.equal(err.reason, 'version_mismatch');
-        assert.equal(err.serverVersion, 1);
-        assert.match(
-          err.message,
-          new RegExp(`server speaks protocol version 1, this client speaks ${PROTOCOL_VERSION}`),
-        );
-        assert.doesNotMatch(err.message, /PEERTEXT|\u001b/);
-      } finally {
-        p.close();
-      }
+    async (t) => {
+      const p = pair(t);
+      const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
+      await within(readAtLeast(p.b, 109));
+      p.b.write(
+        new FrameEncoder().encodeToBuffer({
+          type: 'AuthFail',
+          reason: 'version_mismatch',
+          version: 1,
+          message: 'PEERTEXT \u001b[31mnow',
+        }),
+      );
+      const err = await within(rejectsCode(client, 'ERR_AUTH_FAILED'));
+      assert.ok(err instanceof AuthRejectedError);
+      assert.equal(err.reason, 'version_mismatch');
+      assert.equal(err.serverVersion, 1);
+      assert.match(
+        err.message,
+        new RegExp(`server speaks protocol version 1, this client speaks ${PROTOCOL_VERSION}`),
+      );
+      assert.doesNotMatch(err.message, /PEERTEXT|\u001b/);
     },
   );
 
-  test('a ServerHello of version 3 is ERR_VERSION_MISMATCH on the client', T, async () => {
-    const p = pair();
-    try {
-      const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-      await within(readAtLeast(p.b, 109));
-      const sh = Buffer.concat([
-        Buffer.from('000000a9' + '020000000000' + '0003' + '02', 'hex'),
-        randomBytes(160),
-      ]);
-      p.b.write(sh);
-      const err = await within(rejectsCode(client, 'ERR_VERSION_MISMATCH'));
-      assert.match(err.message, /version 3\b.*\b2\b/);
-    } finally {
-      p.close();
-    }
+  test('a ServerHello of version 3 is ERR_VERSION_MISMATCH on the client', T, async (t) => {
+    const p = pair(t);
+    const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
+    await within(readAtLeast(p.b, 109));
+    const sh = Buffer.concat([
+      Buffer.from('000000a9' + '020000000000' + '0003' + '02', 'hex'),
+      randomBytes(160),
+    ]);
+    p.b.write(sh);
+    const err = await within(rejectsCode(client, 'ERR_VERSION_MISMATCH'));
+    assert.match(err.message, /version 3\b.*\b2\b/);
   });
 
-  test('a silent server: the client times out with ERR_HANDSHAKE_TIMEOUT', T, async () => {
-    const p = pair();
-    try {
-      const started = Date.now();
-      await within(
-        rejectsCode(
-          runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {}, timeoutMs: 100 }),
-          'ERR_HANDSHAKE_TIMEOUT',
-        ),
-      );
-      assert.ok(Date.now() - started >= 90, 'not before the deadline');
-    } finally {
-      p.close();
-    }
+  test('a silent server: the client times out with ERR_HANDSHAKE_TIMEOUT', T, async (t) => {
+    const p = pair(t);
+    const started = Date.now();
+    await within(
+      rejectsCode(
+        runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {}, timeoutMs: 100 }),
+        'ERR_HANDSHAKE_TIMEOUT',
+      ),
+    );
+    assert.ok(Date.now() - started >= 90, 'not before the deadline');
   });
 
   test(
     'a client that never sends ClientAuth: the server times out with ERR_HANDSHAKE_TIMEOUT',
     T,
-    async () => {
-      const p = pair();
-      try {
-        const hs = new ClientHandshake({ identity: newIdentity(), checkServerKey: () => {} });
-        p.a.write(new FrameEncoder().encodeToBuffer(hs.hello()));
-        await within(rejectsCode(serve(p.server, newIdentity(), 150), 'ERR_HANDSHAKE_TIMEOUT'));
-      } finally {
-        p.close();
-      }
+    async (t) => {
+      const p = pair(t);
+      const hs = new ClientHandshake({ identity: newIdentity(), checkServerKey: () => {} });
+      p.a.write(new FrameEncoder().encodeToBuffer(hs.hello()));
+      await within(rejectsCode(serve(p.server, newIdentity(), 150), 'ERR_HANDSHAKE_TIMEOUT'));
     },
   );
 
@@ -478,50 +434,42 @@ describe('data-channel handshake over a 7-byte duplex', () => {
   test(
     'success: the channel proves itself with a Heartbeat, is assigned (IncomingConn), then Data with FIN both ways',
     T,
-    async () => {
-      const p = pair();
-      try {
-        const first = serveData(p.server, sessionSecret);
-        const keys = await within(
-          runDataClientHandshake(p.client, { sessionId, sessionSecret, timeoutMs: WAIT }),
-        );
-        assert.equal(keys.send.key.length, 32);
-        p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
-        assert.deepEqual(await within(first), { type: 'Heartbeat', reply: false, seq: 0 });
-        // The server's one round trip: the assignment and the visitor's first bytes together.
-        const up: ServerMessage = { type: 'Data', fin: true, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') };
-        p.server.send(incoming);
-        p.server.send(up);
-        assert.deepEqual(await within(p.client.receive(WAIT)), incoming);
-        assert.deepEqual(await within(p.client.receive(WAIT)), up);
-        const down: ClientMessage = {
-          type: 'Data',
-          fin: true,
-          payload: Buffer.from('HTTP/1.0 200 OK\r\n\r\n'),
-        };
-        p.client.send(down);
-        assert.deepEqual(await within(p.server.receive(WAIT)), down);
-      } finally {
-        p.close();
-      }
+    async (t) => {
+      const p = pair(t);
+      const first = serveData(p.server, sessionSecret);
+      const keys = await within(
+        runDataClientHandshake(p.client, { sessionId, sessionSecret, timeoutMs: WAIT }),
+      );
+      assert.equal(keys.send.key.length, 32);
+      p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
+      assert.deepEqual(await within(first), { type: 'Heartbeat', reply: false, seq: 0 });
+      // The server's one round trip: the assignment and the visitor's first bytes together.
+      const up: ServerMessage = { type: 'Data', fin: true, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') };
+      p.server.send(incoming);
+      p.server.send(up);
+      assert.deepEqual(await within(p.client.receive(WAIT)), incoming);
+      assert.deepEqual(await within(p.client.receive(WAIT)), up);
+      const down: ClientMessage = {
+        type: 'Data',
+        fin: true,
+        payload: Buffer.from('HTTP/1.0 200 OK\r\n\r\n'),
+      };
+      p.client.send(down);
+      assert.deepEqual(await within(p.server.receive(WAIT)), down);
     },
   );
 
-  test('a wrong session secret fails at the first keyed frame (ERR_DECRYPT)', T, async () => {
-    const p = pair();
-    try {
-      const first = serveData(p.server, sessionSecret);
-      // The client cannot tell: its handshake completes.
-      await within(runDataClientHandshake(p.client, { sessionId, sessionSecret: randomBytes(32) }));
-      p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
-      await within(rejectsCode(first, 'ERR_DECRYPT'));
-    } finally {
-      p.close();
-    }
+  test('a wrong session secret fails at the first keyed frame (ERR_DECRYPT)', T, async (t) => {
+    const p = pair(t);
+    const first = serveData(p.server, sessionSecret);
+    // The client cannot tell: its handshake completes.
+    await within(runDataClientHandshake(p.client, { sessionId, sessionSecret: randomBytes(32) }));
+    p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
+    await within(rejectsCode(first, 'ERR_DECRYPT'));
   });
 
-  test('a recorded DataHello + proof replayed to the server fails (ERR_DECRYPT)', T, async () => {
-    const first = pair();
+  test('a recorded DataHello + proof replayed to the server fails (ERR_DECRYPT)', T, async (t) => {
+    const first = pair(t);
     let recorded: Buffer;
     try {
       const proof = serveData(first.server, sessionSecret);
@@ -532,7 +480,7 @@ describe('data-channel handshake over a 7-byte duplex', () => {
     } finally {
       first.close();
     }
-    const second = pair();
+    const second = pair(t);
     try {
       second.a.write(recorded);
       await within(rejectsCode(serveData(second.server, sessionSecret), 'ERR_DECRYPT'));
@@ -544,18 +492,14 @@ describe('data-channel handshake over a 7-byte duplex', () => {
   test(
     'a DataHello for no live session is closed without a word; a cleartext AuthFail is not believed',
     T,
-    async () => {
-      const p = pair();
-      try {
-        const client = runDataClientHandshake(p.client, { sessionId, sessionSecret });
-        const hello = await within(p.server.receive(WAIT));
-        assert.equal(hello.type, 'DataHello');
-        p.server.close();
-        await within(rejectsCode(client, 'ERR_CLOSED'));
-      } finally {
-        p.close();
-      }
-      const q = pair();
+    async (t) => {
+      const p = pair(t);
+      const client = runDataClientHandshake(p.client, { sessionId, sessionSecret });
+      const hello = await within(p.server.receive(WAIT));
+      assert.equal(hello.type, 'DataHello');
+      p.server.close();
+      await within(rejectsCode(client, 'ERR_CLOSED'));
+      const q = pair(t);
       try {
         const client = runDataClientHandshake(q.client, { sessionId, sessionSecret });
         await within(q.server.receive(WAIT));
