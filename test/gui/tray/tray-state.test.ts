@@ -12,6 +12,7 @@ import {
 } from '../../../src/gui/tray/tray.js';
 import { createLogger } from '../../../src/util/logger.js';
 import { FakeClient } from '../fake-client.js';
+import { SAMPLE_TRAY_STATE as STATE } from './sample-state.js';
 
 function recordingLog() {
   const lines: string[] = [];
@@ -28,17 +29,6 @@ function recordingActions() {
   };
   return { calls, actions };
 }
-
-const STATE: TrayState = {
-  status: 'connected',
-  title: 'MiniTCPTunnel: connected',
-  detail: 'Connected to vps.example.net:9000',
-  tunnels: [
-    { name: 'web', enabled: true, status: 'active' },
-    { name: 'db', enabled: false, status: 'disabled' },
-  ],
-  window: 'closed',
-};
 
 const label = (v: Variant | undefined) => (v as Variant<string> | undefined)?.value;
 

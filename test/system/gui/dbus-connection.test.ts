@@ -1,13 +1,9 @@
 /** Our D-Bus connection against a real dbus-daemon, and cross-checked with GLib's gdbus. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { describe, type TestContext, test } from 'node:test';
-import { promisify } from 'node:util';
 import { DBusConnection, DBusError } from '../../../src/gui/dbus/connection.js';
 import { Variant } from '../../../src/gui/dbus/marshal.js';
-import { startPrivateBus } from './lib/private-bus.js';
-
-const run = promisify(execFile);
+import { gdbusCall, startPrivateBus } from './lib/private-bus.js';
 
 /** A private bus with two connections on it, all closed after the test. */
 async function twoOnABus(t: TestContext) {
@@ -79,26 +75,10 @@ describe('D-Bus connection on a private bus', () => {
         [0, { label: new Variant('s', 'Hi') }, [new Variant('(ia{sv}av)', [1, {}, []])]],
       ],
     }));
-    const { stdout } = await run(
-      'gdbus',
-      [
-        'call',
-        '--address',
-        address,
-        '--dest',
-        'org.example.Echo',
-        '--object-path',
-        '/glib',
-        '--method',
-        'org.example.G.M',
-        '[1, 2, 3]',
-        "{'a': <'b'>}",
-      ],
-      { timeout: 10_000 },
-    ).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new Error('gdbus is missing: apt-get install -y libglib2.0-bin');
-      throw err;
-    });
+    const stdout = await gdbusCall(address, 'org.example.Echo', '/glib', 'org.example.G.M', [
+      '[1, 2, 3]',
+      "{'a': <'b'>}",
+    ]);
     assert.match(stdout, /'got 2: 1,2,3'/);
     assert.match(stdout, /\[\(2, 1, b'\\377'\)\]/);
     assert.match(stdout, /\(0, \{'label': <'Hi'>\}, \[<\(1, @a\{sv\} \{\}, @av \[\]\)>\]\)/);

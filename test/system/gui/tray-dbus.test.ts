@@ -3,28 +3,14 @@
  * panel does, and cross-checked with GLib's gdbus. Every test has its own bus, tray and host.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { type TestContext, test } from 'node:test';
-import { promisify } from 'node:util';
 import { ICON_SIZES, renderIcon } from '../../../src/gui/tray/icons.js';
 import { StatusNotifierTray } from '../../../src/gui/tray/status-notifier.js';
-import type { TrayActions, TrayState } from '../../../src/gui/tray/tray.js';
+import type { TrayActions } from '../../../src/gui/tray/tray.js';
 import { createLogger } from '../../../src/util/logger.js';
-import { startPrivateBus } from './lib/private-bus.js';
+import { SAMPLE_TRAY_STATE as STATE } from '../../gui/tray/sample-state.js';
+import { gdbusCall, startPrivateBus } from './lib/private-bus.js';
 import { findEntry, type RegisteredItem, TestTrayHost } from './lib/tray-host.js';
-
-const run = promisify(execFile);
-
-const STATE: TrayState = {
-  status: 'connected',
-  title: 'MiniTCPTunnel: connected',
-  detail: 'Connected to vps.example.net:9000',
-  tunnels: [
-    { name: 'web', enabled: true, status: 'active' },
-    { name: 'db', enabled: false, status: 'disabled' },
-  ],
-  window: 'closed',
-};
 
 interface Rig {
   address: string;
@@ -105,28 +91,11 @@ test('the menu lists the window item, one checkable item per tunnel, and Quit', 
 
 test("GLib's gdbus reads the same menu", { timeout: 30_000 }, async (t) => {
   const { address, tray } = await rig(t);
-  const { stdout } = await run(
-    'gdbus',
-    [
-      'call',
-      '--address',
-      address,
-      '--dest',
-      tray.serviceName,
-      '--object-path',
-      '/MenuBar',
-      '--method',
-      'com.canonical.dbusmenu.GetLayout',
-      '--',
-      '0',
-      '-1',
-      '[]',
-    ],
-    { timeout: 10_000 },
-  ).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') throw new Error('gdbus is missing: apt-get install -y libglib2.0-bin');
-    throw err;
-  });
+  const stdout = await gdbusCall(address, tray.serviceName, '/MenuBar', 'com.canonical.dbusmenu.GetLayout', [
+    '0',
+    '-1',
+    '[]',
+  ]);
   assert.match(stdout, /'label': <'web'>/);
   assert.match(stdout, /'toggle-type': <'checkmark'>/);
   assert.match(stdout, /'label': <'Quit'>/);

@@ -1,8 +1,11 @@
 /** A private D-Bus session bus for a test: its own dbus-daemon on a socket in a temp folder. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const runFile = promisify(execFile);
 
 export interface PrivateBus {
   /** DBUS_SESSION_BUS_ADDRESS for it. */
@@ -51,4 +54,36 @@ export async function startPrivateBus(timeoutMs = 10_000): Promise<PrivateBus> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Calls `method` on `dest` at `objectPath` with GLib's gdbus (a second, independent D-Bus
+ * implementation) and resolves with what it prints; a missing gdbus fails with its install line.
+ */
+export async function gdbusCall(
+  address: string,
+  dest: string,
+  objectPath: string,
+  method: string,
+  args: readonly string[],
+): Promise<string> {
+  const argv = [
+    'call',
+    '--address',
+    address,
+    '--dest',
+    dest,
+    '--object-path',
+    objectPath,
+    '--method',
+    method,
+  ];
+  try {
+    const { stdout } = await runFile('gdbus', [...argv, '--', ...args], { timeout: 10_000 });
+    return stdout;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new Error('gdbus is missing: apt-get install -y libglib2.0-bin');
+    throw err;
+  }
 }
