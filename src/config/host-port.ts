@@ -44,7 +44,8 @@ export function parseIPv6(s: string): number[] | undefined {
   let addr = s;
   const pct = addr.indexOf('%');
   if (pct >= 0) {
-    if (!/^[A-Za-z0-9_.-]{1,32}$/.test(addr.slice(pct + 1))) return undefined;
+    // Only what Node accepts in a zone id (no '_'), so that every address we accept can be dialed.
+    if (!/^[A-Za-z0-9.-]{1,32}$/.test(addr.slice(pct + 1))) return undefined;
     addr = addr.slice(0, pct);
   }
   const lastColon = addr.lastIndexOf(':');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { serverConfigJsonSchema } from '../../src/config/server-config.js';
 import { freePort } from '../e2e/harness.js';
-import { freshHome, homeEnv, runMtt, spawnMtt } from './run-mtt.js';
+import { freshHome, homeEnv, type RunningMtt, runMtt, spawnMtt } from './run-mtt.js';
 
 async function hello(t: TestContext, text: string, host = '127.0.0.1'): Promise<number> {
   const s = createServer((_req, res) => res.end(text));
@@ -19,6 +19,17 @@ async function hello(t: TestContext, text: string, host = '127.0.0.1'): Promise<
   await once(s, 'listening');
   t.after(() => s.close());
   return (s.address() as AddressInfo).port;
+}
+
+/** Waits for a server's ready line (JSON logs) and returns its fields. */
+async function serverReady(server: RunningMtt): Promise<unknown> {
+  await server.waitFor('"msg":"mtt server ready"');
+  return JSON.parse(
+    server
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('mtt server ready'))!,
+  );
 }
 
 /** A running server in `home` that allows a fresh client key `client_key`; returns its banner line. */
@@ -32,13 +43,7 @@ async function serverWithClient(t: TestContext, home: string, extra: string[] = 
     ['server', '--host', '127.0.0.1', '--port', String(port), '--public-host', '127.0.0.1', ...extra],
     { env, cwd: home },
   );
-  await server.waitFor('"msg":"mtt server ready"');
-  const ready = JSON.parse(
-    server
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('mtt server ready'))!,
-  ) as {
+  const ready = (await serverReady(server)) as {
     serverKey: string;
     fingerprint: string;
   };
@@ -169,13 +174,7 @@ test('mtt server --config FILE: every flag is a field; flags win; paths are rela
     env,
     cwd: '/',
   });
-  await server.waitFor('"msg":"mtt server ready"');
-  const ready = JSON.parse(
-    server
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('mtt server ready'))!,
-  ) as Record<string, string>;
+  const ready = (await serverReady(server)) as Record<string, string>;
   assert.equal(ready.control, `127.0.0.1:${port}`);
   assert.equal(ready.allowList, join(home, 'keys/allowed_keys'));
   assert.equal(ready.metrics, `http://127.0.0.1:${metrics}/metrics`);

@@ -46,6 +46,11 @@ test('IPv6 parsing agrees with node:net on valid and near-valid text', () => {
     '::1.2.3',
     '1:2:3:4:5:6:7::',
     '::2:3:4:5:6:7:8',
+    // Zone ids: Node dials letters, digits, '-' and '.', not '_' (fuzz seed 1759000498, config-values case 31148).
+    'fe80::1%eth0',
+    '::1%a-b.c',
+    '::123%a-._x',
+    '::1%a_b',
   ];
   for (const s of samples) assert.equal(parseIPv6(s) !== undefined, isIPv6(s), s);
   fc.assert(
