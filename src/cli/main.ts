@@ -26,6 +26,7 @@ Usage: mtt <command> [options]
 
   mtt demo                          run server, client, a sample service and one tunnel on loopback
   mtt server [--config FILE]        run the public side (mtt server --help)
+  mtt status [--json]               what the server on this machine is doing (mtt status --help)
   mtt client --config FILE          run the LAN side (mtt client --help)
   mtt client --server HOST:PORT -R PUBLIC_PORT:HOST:PORT
                                     the same with one-line tunnels, no file
@@ -60,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
       // Each command loads only what it needs: a server never loads the client or the config schema.
       case 'server':
         return await (await import('./server-command.js')).runServer(rest, controller.signal);
+      case 'status':
+        return await (await import('./status-command.js')).runStatus(rest);
       case 'client':
         return await (await import('./client-command.js')).runClient(rest, controller.signal);
       case 'keygen':

@@ -55,6 +55,8 @@ export function describeError(err: unknown): ErrorReport {
     e?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
     e?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ||
     e?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ||
+    // The server's admin socket (src/server/admin-socket.ts): a path the admin can fix, not a bug.
+    (typeof e?.code === 'string' && e.code.startsWith('ERR_ADMIN_SOCKET_')) ||
     e?.code === 'EADDRINUSE' ||
     e?.code === 'EADDRNOTAVAIL' ||
     (e?.code === 'EACCES' && listenError) ||

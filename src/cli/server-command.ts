@@ -23,7 +23,8 @@ Every option is also a field of the JSON config file (schema/server-config.schem
 an option given on the command line wins over the file.
 
   --config FILE          settings from a JSON file (fields: port, host, hostKey, allowedKeys,
-                         allowPorts, publicHost, metrics, heartbeatSeconds, logLevel, logFormat)
+                         allowPorts, publicHost, metrics, adminSocket, heartbeatSeconds, logLevel,
+                         logFormat)
   --port PORT            control port (default 9000)
   --host ADDR            control listen address (default 0.0.0.0)
   --host-key FILE        server identity; created on first start (default ${defaultPaths.hostKey()})
@@ -31,6 +32,8 @@ an option given on the command line wins over the file.
   --allow-ports RANGES   public ports clients may open, e.g. 10000-10100,2222 (default 1024-65535)
   --public-host ADDR     address the public ports listen on (default 0.0.0.0)
   --metrics ADDR:PORT    serve Prometheus text on http://ADDR:PORT/metrics, and /healthz, /readyz
+  --admin-socket PATH    the Unix socket (mode 0600) mtt status reads, or "off"
+                         (default ${defaultPaths.adminSocket()})
   --heartbeat SECONDS    heartbeat interval asked of clients (default ${SERVER_DEFAULTS.heartbeatSeconds})
   --log-level LEVEL      debug, info, warn or error (default info)
   --log-format FORMAT    json or pretty (default: pretty on a terminal)
@@ -46,6 +49,7 @@ export const SERVER_FLAG_SPEC = {
   'allow-ports': { type: 'string' },
   'public-host': { type: 'string' },
   metrics: { type: 'string' },
+  'admin-socket': { type: 'string' },
   heartbeat: { type: 'string' },
 } as const;
 
@@ -64,6 +68,7 @@ export function serverFlagFields(values: FlagValues) {
     allowPorts: values['allow-ports'],
     publicHost: values['public-host'],
     metrics: values.metrics,
+    adminSocket: values['admin-socket'],
     heartbeatSeconds: numberish(values.heartbeat),
     logLevel: values['log-level'],
     logFormat: values['log-format'],
@@ -90,6 +95,14 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
   await mkdir(dirname(allowedKeysPath), { recursive: true, mode: PRIVATE_DIR_MODE });
   if (created) log.info('created a new host key', { path: hostKeyPath });
   const metrics = cfg.metrics === undefined ? undefined : splitMetrics(cfg.metrics);
+  // The default socket is best effort (a second server with the same config folder runs without
+  // one, with a warning); one the admin asked for must open, or the server does not start.
+  const adminSocket =
+    loaded.adminSocketPath === false
+      ? undefined
+      : loaded.adminSocketPath === undefined
+        ? { path: defaultPaths.adminSocket(), optional: true }
+        : { path: loaded.adminSocketPath };
   const server = await startServer({
     host: listenAddress(cfg.host),
     port: cfg.port,
@@ -98,6 +111,7 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
     allowPorts: parsePortRanges(cfg.allowPorts),
     publicHost: listenAddress(cfg.publicHost),
     ...(metrics ? { metrics } : {}),
+    ...(adminSocket ? { adminSocket } : {}),
     heartbeatMs: cfg.heartbeatSeconds * 1000,
     log,
     signal,
@@ -114,9 +128,17 @@ export async function runServer(argv: string[], signal: AbortSignal): Promise<nu
       `  fingerprint: ${fp}\n` +
       `  allow-list:  ${allowedKeysPath}\n` +
       (metricsUrl ? `  metrics:     ${metricsUrl}\n` : '') +
+      (server.adminSocketPath ? `  status:      mtt status --socket ${server.adminSocketPath}\n` : '') +
       `Put the server key line in the client config as "serverKey" to pin it.\n`,
     'mtt server ready',
-    { control, serverKey: line, fingerprint: fp, allowList: allowedKeysPath, metrics: metricsUrl },
+    {
+      control,
+      serverKey: line,
+      fingerprint: fp,
+      allowList: allowedKeysPath,
+      metrics: metricsUrl,
+      adminSocket: server.adminSocketPath,
+    },
   );
   if (!signal.aborted) await once(signal, 'abort');
   log.info('shutting down');

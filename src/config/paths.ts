@@ -18,4 +18,6 @@ export const defaultPaths = {
   allowedKeys: () => join(configDir(), 'allowed_keys'),
   identity: () => join(configDir(), 'id_ed25519'),
   knownServers: () => join(configDir(), 'known_servers'),
+  /** The server's admin socket, read by `mtt status`. */
+  adminSocket: () => join(configDir(), 'admin.sock'),
 };

@@ -36,6 +36,7 @@ export const SERVER_FLAGS = {
   allowPorts: '--allow-ports',
   publicHost: '--public-host',
   metrics: '--metrics',
+  adminSocket: '--admin-socket',
   heartbeatSeconds: '--heartbeat',
   logLevel: '--log-level',
   logFormat: '--log-format',
@@ -116,6 +117,13 @@ export const serverConfigSchema = z
       })
       .optional()
       .describe('Serve Prometheus text on http://ADDR:PORT/metrics, e.g. "127.0.0.1:9100".'),
+    adminSocket: z
+      .string({ error: (iss) => `must be a file path, or "off"${not(iss)}` })
+      .min(1, { error: 'must be a file path, or "off", not empty' })
+      .optional()
+      .describe(
+        'The Unix socket (mode 0600) mtt status reads, or "off". Default: admin.sock in the mtt config folder.',
+      ),
     heartbeatSeconds: z
       .number({ error: (iss) => `must be a positive number of seconds${not(iss)}` })
       .positive({ error: (iss) => `must be a positive number of seconds${not(iss)}` })
@@ -149,6 +157,8 @@ export interface LoadedServerConfig {
   hostKeyPath: string | undefined;
   /** `allowedKeys` resolved (undefined: use the default). */
   allowedKeysPath: string | undefined;
+  /** `adminSocket` resolved (undefined: use the default; false: "off"). */
+  adminSocketPath: string | false | undefined;
 }
 
 function issuesOf(error: z.ZodError, fromFlag: ReadonlySet<string>): FieldIssue[] {
@@ -233,6 +243,12 @@ export async function loadServerConfig(
     hostKeyPath: config.hostKey === undefined ? undefined : resolve(base('hostKey'), config.hostKey),
     allowedKeysPath:
       config.allowedKeys === undefined ? undefined : resolve(base('allowedKeys'), config.allowedKeys),
+    adminSocketPath:
+      config.adminSocket === undefined
+        ? undefined
+        : config.adminSocket === 'off'
+          ? false
+          : resolve(base('adminSocket'), config.adminSocket),
   };
 }
 

@@ -93,7 +93,7 @@ export class Acceptor {
         peer,
         limit: perSource ? `${this.#maxPerSource} per source` : `${this.#maxTotal} in total`,
       });
-      this.#o.metrics.authFailed(perSource ? 'handshakes_per_source' : 'handshakes_total');
+      this.#o.metrics.authFailed(perSource ? 'handshakes_per_source' : 'handshakes_total', { peer });
       socket.destroy();
       return;
     }
@@ -142,7 +142,7 @@ export class Acceptor {
         release();
         if (isProtocolError(err) && err.code === 'ERR_VERSION_MISMATCH') {
           log.warn('client on another protocol version refused', { peer, error: err });
-          this.#o.metrics.authFailed('version_mismatch');
+          this.#o.metrics.authFailed('version_mismatch', { peer });
           failAndClose(conn, 'version_mismatch', err.message);
         } else {
           log.debug('connection dropped before its hello', { peer, error: err as Error });

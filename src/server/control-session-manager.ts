@@ -62,7 +62,7 @@ export class ControlSessionManager {
     const old = this.#current;
     if (old && !old.closed) {
       if (!old.clientKey.equals(entry.publicRaw)) {
-        metrics.authFailed('busy');
+        metrics.authFailed('busy', { peer, client: entry.fingerprint });
         log.warn('client refused: another client is connected', { client: entry.fingerprint, peer });
         pending.reject(
           'busy',
@@ -74,7 +74,7 @@ export class ControlSessionManager {
       if (conn.closed) return undefined;
       if (alive && !old.closed) {
         const since = new Date(old.since).toISOString();
-        metrics.authFailed('in_use');
+        metrics.authFailed('in_use', { peer, client: entry.fingerprint });
         log.warn('client refused: its key is in use by a live session', {
           client: entry.fingerprint,
           peer,

@@ -13,7 +13,7 @@ import type { Logger } from '../util/logger.js';
 import { type BrokerLimits, type BrokerTunnel, ChannelBroker } from './channel-broker.js';
 import type { Metrics } from './metrics.js';
 import { intersectRanges } from './port-ranges.js';
-import { type TunnelCeilings, TunnelRegistry } from './tunnel-registry.js';
+import { type OpenTunnelInfo, type TunnelCeilings, TunnelRegistry } from './tunnel-registry.js';
 
 /** What every session of a server shares. */
 export interface ServerContext {
@@ -38,6 +38,8 @@ export class ControlSession {
   readonly sessionSecret: Buffer;
   readonly clientKey: Buffer;
   readonly fingerprint: string;
+  /** The key's comment in the allow-list, as written there (escape it before showing it). */
+  readonly comment: string;
   /** The client's control-channel address, "host:port". */
   readonly peer: string;
   /** When the session was established (Date.now()). */
@@ -72,6 +74,7 @@ export class ControlSession {
     this.sessionSecret = opts.keys.sessionSecret;
     this.clientKey = opts.entry.publicRaw;
     this.fingerprint = opts.entry.fingerprint;
+    this.comment = opts.entry.comment;
     this.peer = opts.peer;
     this.#keyRanges = opts.entry.options.permitListen;
     this.#ceilings = keyCeilings(opts.entry);
@@ -95,6 +98,7 @@ export class ControlSession {
       serverRanges: opts.ctx.serverRanges,
       keyRanges: this.#keyRanges,
       ceilings: this.#ceilings,
+      client: { peer: opts.peer, fingerprint: opts.entry.fingerprint },
       keyPermitFrom: opts.entry.options.permitFrom,
       metrics: opts.ctx.metrics,
       log: this.log,
@@ -124,6 +128,11 @@ export class ControlSession {
     );
     this.#conn.onEnd(() => this.close('client disconnected'));
     this.#touch();
+  }
+
+  /** The tunnels this session has open (for `mtt status`). */
+  tunnels(): OpenTunnelInfo[] {
+    return this.#registry.list();
   }
 
   /** Ports this session has open. */

@@ -38,19 +38,25 @@ export interface TunnelCounters {
 
 /** One refusal, for `mtt status`'s recent list. */
 export interface Refusal {
-  /** Epoch ms. */
+  /** Epoch ms of the last one (see `count`). */
   at: number;
-  /** A visitor closed at accept, or a client login refused. */
-  kind: 'visitor' | 'login';
+  /** A visitor closed at accept, a client login refused, or a tunnel the server would not open. */
+  kind: 'visitor' | 'login' | 'tunnel';
   reason: string;
+  /** "host:port" of the visitor or client (the last one, when `count` > 1). */
   peer?: string;
   tunnel?: string;
   port?: number;
-  /** The client key's fingerprint (logins). */
+  /** The client key's fingerprint, when known. */
   client?: string;
+  /** Refusals in a row with the same kind, reason, tunnel and source address, folded into this one. */
+  count: number;
 }
 
-/** Refusals kept for `mtt status`. */
+/** What a caller tells of one refusal. */
+export type RefusalDetail = Omit<Refusal, 'at' | 'kind' | 'count'>;
+
+/** Refusals kept for `mtt status` (a ring: the oldest goes first). */
 export const MAX_RECENT_REFUSALS = 50;
 
 /** What the broker counts of the current session's data channels. */
@@ -76,17 +82,33 @@ export class Metrics {
   #registry: Promise<PromRegistry> | undefined;
 
   /** Records a visitor closed at accept (the per-tunnel counter is the caller's). */
-  visitorRefused(r: Omit<Refusal, 'at' | 'kind'>): void {
-    this.#remember({ at: Date.now(), kind: 'visitor', ...r });
+  visitorRefused(r: RefusalDetail): void {
+    this.#remember('visitor', r);
   }
 
-  /** Records a refused login, with what is known of it. */
-  loginRefused(r: Omit<Refusal, 'at' | 'kind'>): void {
-    this.#remember({ at: Date.now(), kind: 'login', ...r });
+  /** Records a tunnel the server refused to open. */
+  tunnelRefused(r: RefusalDetail): void {
+    this.#remember('tunnel', r);
   }
 
-  #remember(r: Refusal): void {
-    this.recentRefusals.push(r);
+  #remember(kind: Refusal['kind'], r: RefusalDetail): void {
+    const last = this.recentRefusals.at(-1);
+    // A flood from one address is one line with a count, so it cannot push everything else out.
+    if (
+      last &&
+      last.kind === kind &&
+      last.reason === r.reason &&
+      last.port === r.port &&
+      last.tunnel === r.tunnel &&
+      last.client === r.client &&
+      hostOf(last.peer) === hostOf(r.peer)
+    ) {
+      last.count += 1;
+      last.at = Date.now();
+      if (r.peer !== undefined) last.peer = r.peer;
+      return;
+    }
+    this.recentRefusals.push({ at: Date.now(), kind, ...r, count: 1 });
     if (this.recentRefusals.length > MAX_RECENT_REFUSALS) this.recentRefusals.shift();
   }
 
@@ -112,8 +134,10 @@ export class Metrics {
     return t;
   }
 
-  authFailed(reason: string): void {
+  /** Counts a refused client handshake; with `who`, it is also one of the recent refusals. */
+  authFailed(reason: string, who?: { peer: string; client?: string }): void {
     this.authFailures.set(reason, (this.authFailures.get(reason) ?? 0) + 1);
+    if (who) this.#remember('login', { reason, ...who });
   }
 
   /** Prometheus text exposition format 0.0.4: these metrics, then the process and runtime ones. */
@@ -263,4 +287,11 @@ export class Metrics {
     });
     return registers[0]!;
   }
+}
+
+/** "203.0.113.7" of "203.0.113.7:5000" or "[::1]:5000"-style peers (undefined stays undefined). */
+function hostOf(peer: string | undefined): string | undefined {
+  if (peer === undefined) return undefined;
+  const colon = peer.lastIndexOf(':');
+  return colon < 0 ? peer : peer.slice(0, colon);
 }

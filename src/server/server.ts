@@ -20,6 +20,8 @@ import { type RateLimitOptions, rateLimitedLogger } from '../util/log-rate-limit
 import { type Logger, silentLogger } from '../util/logger.js';
 import { type MetricsListener, serveMetricsHttp } from '../util/prometheus.js';
 import { Acceptor } from './acceptor.js';
+import { type AdminSocket, openAdminSocket } from './admin-socket.js';
+import { type ServerStatus, StatusSource } from './admin-status.js';
 import { AllowListWatch } from './allow-list-watch.js';
 import type { BrokerLimits } from './channel-broker.js';
 import { ControlSessionManager } from './control-session-manager.js';
@@ -65,6 +67,12 @@ export interface ServerOptions {
   brokerLimits?: Partial<BrokerLimits>;
   /** Serve Prometheus text (/metrics), /healthz and /readyz on this address. */
   metrics?: { host: string; port: number };
+  /**
+   * Open the admin socket `mtt status` reads (a Unix socket, mode 0600; see admin-socket.ts) at
+   * `path`. With `optional`, a socket that cannot be opened (another server answers on it, an unsafe
+   * folder) is logged as a warning and the server runs without one; otherwise the start fails.
+   */
+  adminSocket?: { path: string; optional?: boolean };
   log?: Logger;
   /**
    * How refusals are rate-limited (refused connections, logins, visitors and data channels: lines a
@@ -83,6 +91,10 @@ export interface MttServer {
   readonly publicKeyLine: string;
   readonly metrics: Metrics;
   readonly metricsAddress: AddressInfo | undefined;
+  /** The admin socket's path, when one is open. */
+  readonly adminSocketPath: string | undefined;
+  /** What `mtt status` would show now. */
+  status(): ServerStatus;
   readonly sessions: ControlSessionManager;
   /** Reads the allow-list file again (it is also watched). */
   reloadAllowList(): Promise<void>;
@@ -206,10 +218,43 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
   }
   const metricsAddress = metricsServer?.address;
   const fp = fingerprint(opts.identity.publicRaw);
+  const statusSource = new StatusSource({
+    metrics,
+    sessions,
+    control:
+      address.family === 'IPv6'
+        ? `[${address.address}]:${address.port}`
+        : `${address.address}:${address.port}`,
+    fingerprint: fp,
+    allowedKeys: () => (watch?.entries ?? fixed).length,
+  });
+  let admin: AdminSocket | undefined;
+  if (opts.adminSocket) {
+    try {
+      admin = await openAdminSocket({
+        path: opts.adminSocket.path,
+        status: () => statusSource.snapshot(),
+        log,
+      });
+      statusSource.start();
+    } catch (err) {
+      if (!opts.adminSocket.optional) {
+        server.close();
+        watch?.close();
+        refusalLog.close();
+        await metricsServer?.close();
+        throw err;
+      }
+      log.warn('running without an admin socket: mtt status cannot reach this server', {
+        reason: (err as Error).message,
+      });
+    }
+  }
   log.info('server listening', {
     control: `${address.address}:${address.port}`,
     fingerprint: fp,
     tunnels: bindHost,
+    ...(admin ? { adminSocket: admin.path } : {}),
   });
 
   const close = () => {
@@ -218,7 +263,8 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       sessions.closeAll();
       const done = new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
-      await Promise.all([done, metricsServer?.close()]);
+      statusSource.close();
+      await Promise.all([done, metricsServer?.close(), admin?.close()]);
       // Counts held back so far are written now, not lost with the process.
       refusalLog.close();
     })();
@@ -232,6 +278,8 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     publicKeyLine: formatPublicKeyLine(opts.identity.publicRaw, opts.identity.comment),
     metrics,
     metricsAddress,
+    adminSocketPath: admin?.path,
+    status: () => statusSource.snapshot(),
     sessions,
     reloadAllowList: async () => {
       await watch?.reload();

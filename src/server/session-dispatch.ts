@@ -40,14 +40,15 @@ async function control(ctx: DispatchContext, hello: ClientHello, hs: Handshaking
   try {
     pending = await runServerHandshake(hs.conn, hello, { identity: ctx.identity, timeoutMs: 'caller' });
   } catch (err) {
-    if (isProtocolError(err) && err.code === 'ERR_BAD_SIGNATURE') ctx.metrics.authFailed('bad_signature');
+    if (isProtocolError(err) && err.code === 'ERR_BAD_SIGNATURE')
+      ctx.metrics.authFailed('bad_signature', { peer: hs.peer });
     throw err;
   }
   const entry = ctx.allowList().find((e) => e.publicRaw.equals(pending.clientKey));
   if (!entry) {
     hs.release();
     const fp = fingerprint(pending.clientKey);
-    ctx.metrics.authFailed('unknown_key');
+    ctx.metrics.authFailed('unknown_key', { peer: hs.peer, client: fp });
     ctx.refusalLog.warn('client refused: key not in the allow-list', { peer: hs.peer, client: fp });
     pending.reject(
       'unknown_key',

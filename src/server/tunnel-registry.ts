@@ -45,6 +45,8 @@ export interface RegistryOptions {
   keyRanges: readonly PortRange[];
   /** The key's per-tunnel ceilings. */
   ceilings: TunnelCeilings;
+  /** The client's control-channel address and key fingerprint, for the refusals `mtt status` lists. */
+  client?: { peer: string; fingerprint: string };
   /** Visitors this key's tunnels accept (permitfrom); undefined = anyone. */
   keyPermitFrom?: readonly Block[] | undefined;
   metrics: Metrics;
@@ -52,6 +54,19 @@ export interface RegistryOptions {
   /** Where refused visitors are logged: rate-limited, since a visitor can trigger it at will (default: log). */
   refusalLog?: Logger;
   hooks: RegistryHooks;
+}
+
+/** An open tunnel, as `mtt status` shows it. */
+export interface OpenTunnelInfo {
+  tunnelId: number;
+  name: string;
+  port: number;
+  /** The effective limits (0 = none). */
+  maxConnections: number;
+  rateLimit: number;
+  /** Whether the tunnel's own permitFrom narrows who may connect (the key's permitfrom aside). */
+  permitFrom: boolean;
+  compress: boolean;
 }
 
 /** One session's tunnels. */
@@ -79,6 +94,22 @@ export class TunnelRegistry {
     return [...this.#tunnels.values()].flatMap((t) => (t === 'opening' ? [] : [t.port]));
   }
 
+  /** The tunnels listening now (not those still opening), by tunnel id. */
+  list(): OpenTunnelInfo[] {
+    return [...this.#tunnels.values()]
+      .flatMap((t) => (t === 'opening' ? [] : [t]))
+      .map((t) => ({
+        tunnelId: t.tunnelId,
+        name: t.name,
+        port: t.port,
+        maxConnections: t.maxConnections,
+        rateLimit: t.rateLimit,
+        permitFrom: t.permitFrom !== undefined,
+        compress: t.compress,
+      }))
+      .sort((a, b) => a.tunnelId - b.tunnelId);
+  }
+
   /** Handles OpenTunnel. */
   open(msg: OpenTunnel): void {
     const { tunnelId, remotePort: port, name } = msg;
@@ -86,6 +117,13 @@ export class TunnelRegistry {
     const rateLimit = effective(msg.rateLimit, this.#ceilings.rateLimit);
     const refuse = (reason: TunnelReasonName, message: string) => {
       this.#opts.log.warn('tunnel refused', { tunnel: name, port, reason });
+      const client = this.#opts.client;
+      this.#opts.metrics.tunnelRefused({
+        reason,
+        tunnel: name,
+        port,
+        ...(client ? { peer: client.peer, client: client.fingerprint } : {}),
+      });
       this.#opts.hooks.status({
         type: 'TunnelStatus',
         tunnelId,
