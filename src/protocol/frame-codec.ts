@@ -25,8 +25,24 @@ export interface DirectionKeys {
 /** Body codec byte values. */
 export const Codec = { stored: 0, lz4: 1 } as const;
 
-/** How the encoder picks a codec. 'auto' compresses unless the data has proved incompressible. */
+/**
+ * How the encoder picks a codec. 'auto' compresses while its link is the bottleneck (see LinkState;
+ * always, when no link is attached) unless the data has proved incompressible; 'never' stores every
+ * frame; 'always' tries every frame (tests, benchmarks).
+ */
 export type CompressionMode = 'auto' | 'always' | 'never';
+
+/** What the encoder asks of the link its frames go to (src/transport/link-monitor.ts answers). */
+export interface LinkState {
+  /** True when bytes wait for the link: compressing them gets more data through. */
+  linkBound(): boolean;
+}
+
+/**
+ * `MTT_COMPRESSION=always` makes every `auto` encoder try LZ4 on every frame, backed up or not: for
+ * tests and benchmarks that need compressed frames on an idle loopback. `never` stays `never`.
+ */
+const AUTO: CompressionMode = process.env.MTT_COMPRESSION === 'always' ? 'always' : 'auto';
 
 /** Keyed frames at least this long are decrypted piece by piece when they arrive in several reads. */
 const STREAM_MIN_LEN = 16 * 1024;
@@ -79,9 +95,18 @@ export class FrameEncoder {
   #mode: CompressionMode;
   #skipLeft = 0;
   #backoff = 0;
+  #link: LinkState | undefined;
+  #stored = 0;
+  #compressed = 0;
 
-  constructor(options: { compression?: CompressionMode } = {}) {
-    this.#mode = options.compression ?? 'auto';
+  constructor(options: { compression?: CompressionMode; link?: LinkState } = {}) {
+    this.#mode = (options.compression ?? 'auto') === 'auto' ? AUTO : options.compression!;
+    this.#link = options.link;
+  }
+
+  /** Keyed frames sent stored, and sent LZ4-compressed (tests, metrics). */
+  get frames(): { stored: number; compressed: number } {
+    return { stored: this.#stored, compressed: this.#compressed };
   }
 
   /** Switches to keyed mode: from now on every frame is compressed and encrypted. */
@@ -95,7 +120,8 @@ export class FrameEncoder {
    * Changes how later frames pick a codec: a data channel carries one tunnel's connection at a time,
    * and each tunnel says whether its frames may be compressed (OpenTunnel's NO_COMPRESS).
    */
-  setCompression(mode: CompressionMode): void {
+  setCompression(requested: CompressionMode): void {
+    const mode = requested === 'auto' ? AUTO : requested;
     if (mode === this.#mode) return;
     this.#mode = mode;
     this.#skipLeft = 0;
@@ -133,13 +159,16 @@ export class FrameEncoder {
     let packed: Buffer[] | undefined;
     let codec: number = Codec.stored;
     if (this.#shouldTryCompression(plainLen)) {
-      const compressed = lz4Compress(parts.length === 1 ? parts[0]! : Buffer.concat(parts, plainLen));
+      const input = parts.length === 1 ? parts[0]! : Buffer.concat(parts, plainLen);
+      const compressed = lz4Compress(input);
       if (this.#mode === 'auto') this.#learn(compressed.length, plainLen);
       if (compressed.length < plainLen) {
         packed = [compressed];
         codec = Codec.lz4;
       }
     }
+    if (codec === Codec.lz4) this.#compressed += 1;
+    else this.#stored += 1;
     packed ??= parts;
     let bodyLen = 1;
     for (const p of packed) bodyLen += p.length;
@@ -167,6 +196,8 @@ export class FrameEncoder {
     if (this.#mode === 'never') return false;
     if (this.#mode === 'always') return true;
     if (plainLen < MIN_COMPRESS_LEN) return false;
+    // The CPU, not the link, is the bottleneck: LZ4 would only cost time.
+    if (this.#link !== undefined && !this.#link.linkBound()) return false;
     if (this.#skipLeft > 0) {
       this.#skipLeft -= 1;
       return false;

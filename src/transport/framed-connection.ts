@@ -9,6 +9,7 @@ import { type CompressionMode, FrameDecoder, FrameEncoder } from '../protocol/fr
 import { CHANNEL_LINGER_MS, MAX_FRAME_LEN, PARTIAL_FRAME_TIMEOUT_MS } from '../protocol/limits.js';
 import type { Message } from '../protocol/messages.js';
 import { countFrameError } from './frame-errors.js';
+import { LinkMonitor } from './link-monitor.js';
 
 /** Frames up to this size are joined before writing. */
 const SMALL_FRAME = 4096;
@@ -20,6 +21,8 @@ export class FramedConnection<In extends Message, Out extends Message> {
   readonly stream: Duplex;
   readonly encoder: FrameEncoder;
   readonly decoder: FrameDecoder<In>;
+  /** Whether the stream backs up: what the encoder's `auto` compression follows. */
+  readonly link = new LinkMonitor();
   #handler: ((msg: In) => void) | undefined;
   #waiter: { resolve: (m: In) => void; reject: (e: Error) => void } | undefined;
   #paused = false;
@@ -40,7 +43,7 @@ export class FramedConnection<In extends Message, Out extends Message> {
     options: { compression?: CompressionMode; partialFrameTimeoutMs?: number } = {},
   ) {
     this.stream = stream;
-    this.encoder = new FrameEncoder(options);
+    this.encoder = new FrameEncoder({ ...options, link: this.link });
     this.decoder = new FrameDecoder(decode);
     this.#partialTimeoutMs = options.partialFrameTimeoutMs ?? PARTIAL_FRAME_TIMEOUT_MS;
     stream.on('data', (chunk: Buffer) => {
@@ -65,6 +68,12 @@ export class FramedConnection<In extends Message, Out extends Message> {
   /** Sends one message. Returns false when the stream's buffer is full: wait for 'drain'. */
   send(msg: Out): boolean {
     if (this.#closed || this.stream.writableEnded) return false;
+    const ok = this.#write(msg);
+    this.link.wrote(this.stream.writableLength);
+    return ok;
+  }
+
+  #write(msg: Out): boolean {
     let parts: Buffer[];
     try {
       parts = this.encoder.encode(msg);

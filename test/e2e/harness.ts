@@ -198,11 +198,20 @@ export interface TestProxy {
   cut(index: number): void;
   /** Stops forwarding anything, in both directions, on every link (a frozen peer). */
   blackhole(): void;
+  /**
+   * Forwards at most `bytesPerTick` from the server per 10 ms on each link (a slow link, which
+   * backs up, as someone on the path can also make it), or at full speed again with undefined.
+   */
+  throttle(bytesPerTick: number | undefined): void;
+  /** Hands every chunk from the server, on each link opened after this call, to `listener`. */
+  tapServer(listener: (upstream: Socket, chunk: Buffer) => void): void;
 }
 
 /** Starts a proxy to 127.0.0.1:targetPort. */
 export async function startProxy(t: TestContext, targetPort: number): Promise<TestProxy> {
   let frozen = false;
+  let budget: number | undefined;
+  const taps: Array<(upstream: Socket, chunk: Buffer) => void> = [];
   const links: TestProxy['links'] = [];
   const server = await listen(
     t,
@@ -211,11 +220,16 @@ export async function startProxy(t: TestContext, targetPort: number): Promise<Te
       upstream.on('error', () => client.destroy());
       client.on('error', () => upstream.destroy());
       links.push({ client, server: upstream });
+      for (const tap of taps) upstream.on('data', (c: Buffer) => tap(upstream, c));
       const forward = (from: Socket, to: Socket) => {
         from.on('data', (c: Buffer) => {
           if (!frozen && !to.write(c)) {
             from.pause();
             to.once('drain', () => from.resume());
+          } else if (from === upstream && budget !== undefined) {
+            // A slow link: this chunk takes its share of the time before the next one is read.
+            from.pause();
+            setTimeout(() => from.resume(), Math.ceil((10 * c.length) / budget));
           }
         });
         from.on('end', () => {
@@ -245,6 +259,12 @@ export async function startProxy(t: TestContext, targetPort: number): Promise<Te
     },
     blackhole() {
       frozen = true;
+    },
+    tapServer(listener) {
+      taps.push(listener);
+    },
+    throttle(bytesPerTick) {
+      budget = bytesPerTick;
     },
   };
 }

@@ -110,7 +110,8 @@ async function bigService(t: TestContext): Promise<{ port: number; sha: string }
 test('without the native binding, server and client warn once naming the platform and tunnel through WASM', async (t) => {
   const home = await freshHome(t);
   const preload = await hidePreload(t, ['lz4-napi']);
-  const env = homeEnv(home, { NODE_OPTIONS: `--require ${preload}` });
+  // Compressed frames on an idle loopback: the adaptive policy alone would store them.
+  const env = homeEnv(home, { NODE_OPTIONS: `--require ${preload}`, MTT_COMPRESSION: 'always' });
   const service = await bigService(t);
   const controlPort = await freePort();
   const publicPort = await freePort();
@@ -124,7 +125,14 @@ test('without the native binding, server and client warn once naming the platfor
   const server = spawnMtt(
     t,
     ['server', '--host', '127.0.0.1', '--port', String(controlPort), '--public-host', '127.0.0.1'],
-    { env: homeEnv(home, { NODE_OPTIONS: `--require ${preload}`, MTT_CONFIG_DIR: home }), cwd: home },
+    {
+      env: homeEnv(home, {
+        NODE_OPTIONS: `--require ${preload}`,
+        MTT_CONFIG_DIR: home,
+        MTT_COMPRESSION: 'always',
+      }),
+      cwd: home,
+    },
   );
   await server.waitFor('"msg":"mtt server ready"');
   await writeFile(
