@@ -39,7 +39,7 @@ export { freePort } from '../e2e/harness.js';
 export async function startRealSetup(
   t: TestContext,
   tunnels: unknown[] = [],
-  opts: { clientAllowed?: boolean } = {},
+  opts: { clientAllowed?: boolean; keyOptions?: string } = {},
 ): Promise<RealSetup> {
   const dir = await mkdtemp(join(tmpdir(), 'mtt-gui-e2e-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
@@ -55,7 +55,7 @@ export async function startRealSetup(
     allowList:
       clientAllowed === false
         ? parseAllowList(formatPublicKeyLine(generateIdentity('someone-else').publicRaw, 'other'), 'test')
-        : parseAllowList(clientPublicKeyLine, 'test'),
+        : parseAllowList(`${opts.keyOptions ? `${opts.keyOptions} ` : ''}${clientPublicKeyLine}`, 'test'),
     publicHost: '127.0.0.1',
     allowPorts: [{ low: 1024, high: 65535 }],
   });

@@ -19,6 +19,22 @@ export function formatRate(n: number): string {
   return `${formatBytes(Math.round(n))}/s`;
 }
 
+/**
+ * A rate limit in the units people write them in ("10MB/s" is 10,000,000 bytes per second): powers of
+ * 1000, so 10_000_000 -> "10 MB/s" and 524_288 -> "524 kB/s".
+ */
+export function formatLimitRate(n: number): string {
+  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  const digits = i === 0 || v >= 100 || Number.isInteger(v) ? 0 : v < 10 ? 2 : 1;
+  return `${Number(v.toFixed(digits))} ${units[i]}`;
+}
+
 /** A wall-clock time as HH:MM:SS in the user's locale. */
 export function formatTime(ms: number): string {
   return new Date(ms).toLocaleTimeString(undefined, { hour12: false });

@@ -1,10 +1,18 @@
 /** One tunnel as a card: where it goes, whether it works, what flows through it, its recent visitors. */
 import { useId, useState } from 'preact/hooks';
 import type { RecentConnection, TunnelView } from '../../client/index.js';
-import { formatHostPort } from '../../config/index.js';
+import { formatHostPort, parseRate, rateProblem } from '../../config/index.js';
 import type { TunnelRates } from '../dashboard-types.js';
 import { ApiFailure, api } from './api.js';
-import { formatBytes, formatDuration, formatMs, formatRate, formatTime, peer } from './format.js';
+import {
+  formatBytes,
+  formatDuration,
+  formatLimitRate,
+  formatMs,
+  formatRate,
+  formatTime,
+  peer,
+} from './format.js';
 import { CopyButton, Sparkline, StatusPill, Switch, useNow } from './widgets.js';
 
 interface Props {
@@ -46,6 +54,7 @@ export function TunnelCard(p: Props) {
   const rateIn = p.rates.in.at(-1) ?? 0;
   const rateOut = p.rates.out.at(-1) ?? 0;
   const recent = t.recent ?? [];
+  const limits = limitsOf(t);
   return (
     <article
       class={`card card-${t.status}${localDown ? ' card-local-down' : ''}`}
@@ -81,6 +90,15 @@ export function TunnelCard(p: Props) {
         <dd>
           <code data-field="local">{formatHostPort(t.localHost, t.localPort)}</code>
         </dd>
+        {limits && (
+          <>
+            <dt>Limits</dt>
+            <dd class="route-limits" data-field="limits">
+              {limits.text}
+              {limits.note && <span class="muted"> ({limits.note})</span>}
+            </dd>
+          </>
+        )}
       </dl>
       {t.status === 'error' && (
         <div class="card-error" data-field="error">
@@ -193,6 +211,37 @@ function ByteStat(p: { way: 'in' | 'out'; label: string; title: string; bytes: n
       <span class="stat-sub">{formatRate(p.rate)}</span>
     </div>
   );
+}
+
+/**
+ * The card's limits line: what the server applies (TunnelStatus, the request under the key's
+ * ceilings) while the tunnel is open, else what the tunnel asks for; undefined when neither has any.
+ */
+export function limitsOf(t: TunnelView): { text: string; note?: string } | undefined {
+  const askedRate =
+    t.rateLimit !== undefined && rateProblem(t.rateLimit) === undefined ? parseRate(t.rateLimit) : 0;
+  const asked = { maxConnections: t.maxConnections ?? 0, rateLimit: askedRate };
+  const describe = (l: { maxConnections: number; rateLimit: number }) =>
+    [
+      l.maxConnections > 0 ? `${l.maxConnections} connection${l.maxConnections === 1 ? '' : 's'}` : '',
+      l.rateLimit > 0 ? `${formatLimitRate(l.rateLimit)} each way` : '',
+    ]
+      .filter((x) => x !== '')
+      .join(', ');
+  const eff = t.status === 'active' ? t.effective : undefined;
+  if (!eff) {
+    const text = describe(asked);
+    return text === '' ? undefined : { text, note: 'asked for; the server applies them once open' };
+  }
+  const text = describe(eff);
+  if (text === '') return undefined;
+  const lowered =
+    (eff.maxConnections > 0 && eff.maxConnections !== asked.maxConnections) ||
+    (eff.rateLimit > 0 && eff.rateLimit !== asked.rateLimit);
+  const askedText = describe(asked);
+  return lowered
+    ? { text, note: `the server's ceiling for this key; asked for ${askedText === '' ? 'none' : askedText}` }
+    : { text };
 }
 
 function RecentList({ name, recent }: { name: string; recent: RecentConnection[] }) {

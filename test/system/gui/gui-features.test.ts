@@ -259,6 +259,40 @@ test('recent connections list the visitor; the public address copies', { timeout
   );
 });
 
+test("a tunnel's limits show on its card as the server applies them, under the key's ceiling", {
+  timeout: 120_000,
+}, async (t) => {
+  const remotePort = await freePort();
+  const setup0 = await startRealSetup(t, [], { keyOptions: 'ratelimit="1MB/s"' });
+  const setup = await withTunnel(setup0, {
+    name: 'web',
+    remotePort,
+    localPort: setup0.service.port,
+    maxConnections: 20,
+    rateLimit: '10MB/s',
+  });
+  const { page } = await guiWithPage(t, setup);
+  const c = card(page, 'web');
+  await c.locator('[data-status="active"]').waitFor({ timeout: UI });
+  await c
+    .locator('[data-field="limits"]', { hasText: /^20 connections, 1 MB\/s each way/ })
+    .waitFor({ timeout: UI });
+  assert.equal(
+    await c.locator('[data-field="limits"]').textContent(),
+    "20 connections, 1 MB/s each way (the server's ceiling for this key; asked for 20 connections, 10 MB/s each way)",
+  );
+  assert.equal(await curl(remotePort), SERVICE_BODY, 'the limited tunnel carries traffic');
+  // Paused, the tunnel is not open: the card shows what it asks for.
+  await page.getByRole('button', { name: 'Pause all' }).click();
+  await c
+    .locator('[data-field="limits"]', { hasText: 'asked for; the server applies them once open' })
+    .waitFor({ timeout: UI });
+  assert.match(
+    (await c.locator('[data-field="limits"]').textContent()) ?? '',
+    /^20 connections, 10 MB\/s each way/,
+  );
+});
+
 async function editConfig(path: string, edit: (c: Record<string, unknown>) => void): Promise<void> {
   const { writeFile } = await import('node:fs/promises');
   const cfg = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;

@@ -13,7 +13,7 @@ export function demoClient(now = Date.now()): FakeClient {
     { low: 8000, high: 9000 },
     { low: 15000, high: 16000 },
   ];
-  c.add({ name: 'web', remotePort: 8080, localPort: 3000 });
+  c.add({ name: 'web', remotePort: 8080, localPort: 3000, maxConnections: 100, rateLimit: '10MB/s' });
   c.add({
     name: 'postgres',
     remotePort: 15432,
@@ -24,6 +24,7 @@ export function demoClient(now = Date.now()): FakeClient {
   c.add({ name: 'ssh-nas', remotePort: 2222, localHost: '192.168.1.20', localPort: 22 });
   c.add({ name: 'grafana', remotePort: 8081, localHost: '::1', localPort: 3001, enabled: false });
   c.patch('web', {
+    effective: { maxConnections: 100, rateLimit: 10_000_000 },
     activeConnections: 3,
     totalConnections: 1842,
     bytesIn: 48_213_004,
