@@ -102,12 +102,14 @@ export function cycles(edges: ReadonlyMap<string, readonly string[]>): string[][
 
 /** The rows of the page's table: a folder ("gui") or a root file ("index.ts"), and what it may import. */
 export function readRules(page: string): Map<string, string[]> {
-  const section = page.split(/^## What each folder may import\s*$/m)[1];
+  const section = page.split(/^## What each folder may import\s*$/m)[1]?.split(/^## /m)[0];
   assert.ok(section, `${PAGE} has no section "## What each folder may import"`);
-  const rows = section
-    .split('\n')
-    .filter((l) => l.startsWith('|'))
-    .slice(2); // the header and its |---| line
+  // The section's first table: its rows after the header and the |---| line.
+  const lines = section.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('|'));
+  assert.ok(start >= 0, 'the section has no table');
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+  const rows = lines.slice(start + 2, end < 0 ? undefined : end);
   const rules = new Map<string, string[]>();
   for (const row of rows) {
     const [who, allowed] = row

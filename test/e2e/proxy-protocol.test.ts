@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { findProgram } from '../system/lib/netns.js';
+import { findProgram } from '../lib/programs.js';
 import { freePort, listen, startPair, tunnelsActive } from './harness.js';
 
 /** A private nginx answering "$proxy_protocol_addr $proxy_protocol_port" on a proxy_protocol port. */

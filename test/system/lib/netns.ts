@@ -34,19 +34,13 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Proc, type SpawnOptions, sleep, withTimeout } from '../../../bench/lib/procs.js';
+import { findProgram } from '../../lib/programs.js';
 
 /** The programs this library drives and the Debian package of each. */
 const NET_TOOLS: Record<string, string> = { ip: 'iproute2', tc: 'iproute2', nft: 'nftables' };
 
-const SBIN = ['/usr/sbin', '/sbin', '/usr/bin', '/bin', '/usr/local/sbin', '/usr/local/bin'];
-
-/** The absolute path of a program in PATH or the sbin folders, or undefined. */
-export function findProgram(name: string): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), ...SBIN]) {
-    if (dir && existsSync(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
-}
+/** Where the system tests find programs (shared with the lower tiers: test/lib/programs.ts). */
+export { findProgram };
 
 /**
  * Throws unless running as root with `ip`, `tc`, `nft` and each of `extra` (program → Debian package)
