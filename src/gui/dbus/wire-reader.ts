@@ -9,6 +9,18 @@ import {
   Variant,
 } from './signature.js';
 
+/** The fixed-size numbers: their size, and how to read one in either byte order. */
+const FIXED: Record<string, { size: number; read(b: Buffer, at: number, le: boolean): number | bigint }> = {
+  y: { size: 1, read: (b, at) => b.readUInt8(at) },
+  n: { size: 2, read: (b, at, le) => (le ? b.readInt16LE(at) : b.readInt16BE(at)) },
+  q: { size: 2, read: (b, at, le) => (le ? b.readUInt16LE(at) : b.readUInt16BE(at)) },
+  i: { size: 4, read: (b, at, le) => (le ? b.readInt32LE(at) : b.readInt32BE(at)) },
+  u: { size: 4, read: (b, at, le) => (le ? b.readUInt32LE(at) : b.readUInt32BE(at)) },
+  x: { size: 8, read: (b, at, le) => (le ? b.readBigInt64LE(at) : b.readBigInt64BE(at)) },
+  t: { size: 8, read: (b, at, le) => (le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at)) },
+  d: { size: 8, read: (b, at, le) => (le ? b.readDoubleLE(at) : b.readDoubleBE(at)) },
+};
+
 /** Reads values back; every length is checked against the bytes that are there. */
 export class WireReader {
   #buf: Buffer;
@@ -105,37 +117,18 @@ export class WireReader {
       this.#need(n);
       this.#pos += n;
     };
+    const fixed = FIXED[code];
+    if (fixed) {
+      take(fixed.size);
+      return fixed.read(b, at, le);
+    }
     switch (code) {
-      case 'y':
-        take(1);
-        return b.readUInt8(at);
       case 'b': {
         take(4);
         const v = le ? b.readUInt32LE(at) : b.readUInt32BE(at);
         if (v > 1) throw new DBusWireError('boolean is neither 0 nor 1');
         return v === 1;
       }
-      case 'n':
-        take(2);
-        return le ? b.readInt16LE(at) : b.readInt16BE(at);
-      case 'q':
-        take(2);
-        return le ? b.readUInt16LE(at) : b.readUInt16BE(at);
-      case 'i':
-        take(4);
-        return le ? b.readInt32LE(at) : b.readInt32BE(at);
-      case 'u':
-        take(4);
-        return le ? b.readUInt32LE(at) : b.readUInt32BE(at);
-      case 'x':
-        take(8);
-        return le ? b.readBigInt64LE(at) : b.readBigInt64BE(at);
-      case 't':
-        take(8);
-        return le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at);
-      case 'd':
-        take(8);
-        return le ? b.readDoubleLE(at) : b.readDoubleBE(at);
       case 's':
       case 'o':
       case 'g': {

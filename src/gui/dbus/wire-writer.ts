@@ -10,6 +10,21 @@ import {
   Variant,
 } from './signature.js';
 
+/** The fixed-size numbers: their size, and how to write one (little-endian). */
+const NUMBERS: Record<string, { size: number; write(b: Buffer, v: number, at: number): void }> = {
+  y: { size: 1, write: (b, v, at) => b.writeUInt8(v, at) },
+  n: { size: 2, write: (b, v, at) => b.writeInt16LE(v, at) },
+  q: { size: 2, write: (b, v, at) => b.writeUInt16LE(v, at) },
+  i: { size: 4, write: (b, v, at) => b.writeInt32LE(v, at) },
+  u: { size: 4, write: (b, v, at) => b.writeUInt32LE(v, at) },
+  d: { size: 8, write: (b, v, at) => b.writeDoubleLE(v, at) },
+};
+/** The 64-bit integers, written from a bigint (or a number). */
+const BIGINTS: Record<string, (b: Buffer, v: bigint, at: number) => void> = {
+  x: (b, v, at) => b.writeBigInt64LE(v, at),
+  t: (b, v, at) => b.writeBigUInt64LE(v, at),
+};
+
 /** Serialises values into a growing little-endian buffer. Offsets count from the message start. */
 export class WireWriter {
   #buf = Buffer.alloc(256);
@@ -144,43 +159,23 @@ export class WireWriter {
     this.#reserve(8);
     const b = this.#buf;
     const at = this.#len;
+    const number = NUMBERS[code];
+    if (number) {
+      number.write(b, num(), at);
+      this.#len += number.size;
+      return;
+    }
+    const big = BIGINTS[code];
+    if (big) {
+      big(b, BigInt(v as bigint | number), at);
+      this.#len += 8;
+      return;
+    }
     switch (code) {
-      case 'y':
-        b.writeUInt8(num(), at);
-        this.#len += 1;
-        return;
       case 'b':
         if (typeof v !== 'boolean') throw new DBusWireError('type b needs a boolean');
         b.writeUInt32LE(v ? 1 : 0, at);
         this.#len += 4;
-        return;
-      case 'n':
-        b.writeInt16LE(num(), at);
-        this.#len += 2;
-        return;
-      case 'q':
-        b.writeUInt16LE(num(), at);
-        this.#len += 2;
-        return;
-      case 'i':
-        b.writeInt32LE(num(), at);
-        this.#len += 4;
-        return;
-      case 'u':
-        b.writeUInt32LE(num(), at);
-        this.#len += 4;
-        return;
-      case 'x':
-        b.writeBigInt64LE(BigInt(v as bigint | number), at);
-        this.#len += 8;
-        return;
-      case 't':
-        b.writeBigUInt64LE(BigInt(v as bigint | number), at);
-        this.#len += 8;
-        return;
-      case 'd':
-        b.writeDoubleLE(num(), at);
-        this.#len += 8;
         return;
       case 's':
       case 'o':
