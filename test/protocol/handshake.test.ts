@@ -64,6 +64,14 @@ function pair(t: TestContext): {
   return { a, b, client, server, close };
 }
 
+/** A client handshake under way against a raw peer, which has read its ClientHello (109 bytes). */
+async function clientAfterHello(t: TestContext) {
+  const p = pair(t);
+  const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
+  await within(readAtLeast(p.b, 109));
+  return { p, client };
+}
+
 /** Rejects if `p` has not settled within `ms`: every wait in these tests is bounded. */
 async function within<V>(p: Promise<V>, ms = WAIT, what = 'operation'): Promise<V> {
   let timer: NodeJS.Timeout | undefined;
@@ -233,9 +241,7 @@ describe('control handshake over a 7-byte duplex', () => {
     T,
     async (t) => {
       for (const reason of ['unknown_key', 'busy', 'in_use', 'revoked'] as const) {
-        const p = pair(t);
-        const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-        await within(readAtLeast(p.b, 109));
+        const { p, client } = await clientAfterHello(t);
         p.b.write(
           new FrameEncoder().encodeToBuffer({
             type: 'AuthFail',
@@ -330,9 +336,7 @@ describe('control handshake over a 7-byte duplex', () => {
     'a cleartext AuthFail version_mismatch gives the client an AuthRejectedError naming both versions, not the peer text',
     T,
     async (t) => {
-      const p = pair(t);
-      const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-      await within(readAtLeast(p.b, 109));
+      const { p, client } = await clientAfterHello(t);
       p.b.write(
         new FrameEncoder().encodeToBuffer({
           type: 'AuthFail',
@@ -354,9 +358,7 @@ describe('control handshake over a 7-byte duplex', () => {
   );
 
   test('a ServerHello of version 3 is ERR_VERSION_MISMATCH on the client', T, async (t) => {
-    const p = pair(t);
-    const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-    await within(readAtLeast(p.b, 109));
+    const { p, client } = await clientAfterHello(t);
     const sh = Buffer.concat([
       Buffer.from('000000a9' + '020000000000' + '0003' + '02', 'hex'),
       randomBytes(160),
