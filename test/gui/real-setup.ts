@@ -2,6 +2,7 @@
  * A real server, a client config file pointing at it, and a real local HTTP service, all on loopback:
  * what the GUI's end-to-end tests drive.
  */
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { guiCommand } from '../../src/gui/index.js';
 import {
   fingerprint,
   formatPublicKeyLine,
@@ -17,6 +19,7 @@ import {
   writeIdentityFiles,
 } from '../../src/identity/index.js';
 import { type MttServer, startServer } from '../../src/server/index.js';
+import type { Logger } from '../../src/util/logger.js';
 
 /** What the body of every answer from the local service says. */
 export const SERVICE_BODY = 'hello from the LAN service\n';
@@ -107,4 +110,35 @@ export async function startRealSetup(
     restartServer,
     service: Object.assign(service, { port: (service.address() as AddressInfo).port }),
   };
+}
+
+/**
+ * `mtt gui --no-window` without a tray on the setup's config file, in this process; resolves with the
+ * login URL it prints. It is stopped after the test, and then has to return `exitCode` when given.
+ */
+export async function startHeadlessGui(
+  t: TestContext,
+  setup: RealSetup,
+  log: Logger,
+  opts: { exitCode?: number } = {},
+): Promise<string> {
+  const ac = new AbortController();
+  let gotUrl: (line: string) => void = () => {};
+  const printed = new Promise<string>((r) => {
+    gotUrl = r;
+  });
+  const running = guiCommand({
+    configPath: setup.configPath,
+    noWindow: true,
+    tray: false,
+    signal: ac.signal,
+    print: (line) => gotUrl(line),
+    log,
+  });
+  t.after(async () => {
+    ac.abort();
+    const code = await running;
+    if (opts.exitCode !== undefined) assert.equal(code, opts.exitCode, 'the exit code of mtt gui');
+  });
+  return /Dashboard: (\S+)/.exec(await printed)![1]!;
 }

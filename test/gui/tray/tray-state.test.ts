@@ -4,30 +4,14 @@ import { test } from 'node:test';
 import type { Variant } from '../../../src/gui/dbus/marshal.js';
 import { ICON_SIZES, renderIcon } from '../../../src/gui/tray/icons.js';
 import { buildMenu, MenuId, MenuIds, menuAction, runMenuAction } from '../../../src/gui/tray/menu.js';
-import {
-  createTray,
-  type TrayActions,
-  type TrayState,
-  trayStateFromSnapshot,
-} from '../../../src/gui/tray/tray.js';
+import { createTray, type TrayState, trayStateFromSnapshot } from '../../../src/gui/tray/tray.js';
 import { createLogger } from '../../../src/util/logger.js';
 import { FakeClient } from '../fake-client.js';
-import { SAMPLE_TRAY_STATE as STATE } from './sample-state.js';
+import { recordingActions, SAMPLE_TRAY_STATE as STATE } from './tray-fixtures.js';
 
 function recordingLog() {
   const lines: string[] = [];
   return { lines, log: createLogger({ level: 'debug', format: 'json', write: (l) => lines.push(l) }) };
-}
-
-function recordingActions() {
-  const calls: string[] = [];
-  const actions: TrayActions = {
-    showWindow: () => calls.push('show'),
-    hideWindow: () => calls.push('hide'),
-    setTunnelEnabled: (name, enabled) => calls.push(`${name}=${enabled}`),
-    quit: () => calls.push('quit'),
-  };
-  return { calls, actions };
 }
 
 const label = (v: Variant | undefined) => (v as Variant<string> | undefined)?.value;

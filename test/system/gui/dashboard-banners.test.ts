@@ -1,11 +1,10 @@
 /** The connection banner and the side views in headless Chromium: exact states from a fake, and a real refusal. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { guiCommand } from '../../../src/gui/command.js';
 import { startDashboard } from '../../../src/gui/dashboard/index.js';
 import { createLogger } from '../../../src/util/logger.js';
 import { FakeClient } from '../../gui/fake-client.js';
-import { startRealSetup } from '../../gui/real-setup.js';
+import { startHeadlessGui, startRealSetup } from '../../gui/real-setup.js';
 import { launchBrowser } from './lib/browser.js';
 
 const UI_TIMEOUT = 15_000;
@@ -100,24 +99,7 @@ test('a real client whose key the server does not know shows unknown_key with it
   timeout: 90_000,
 }, async (t) => {
   const setup = await startRealSetup(t, [], { clientAllowed: false });
-  const ac = new AbortController();
-  let gotUrl: (line: string) => void = () => {};
-  const printed = new Promise<string>((r) => {
-    gotUrl = r;
-  });
-  const running = guiCommand({
-    configPath: setup.configPath,
-    noWindow: true,
-    tray: false,
-    signal: ac.signal,
-    print: (l) => gotUrl(l),
-    log: createLogger({ write: () => {} }),
-  });
-  t.after(async () => {
-    ac.abort();
-    await running;
-  });
-  const loginUrl = /Dashboard: (\S+)/.exec(await printed)![1]!;
+  const loginUrl = await startHeadlessGui(t, setup, createLogger({ write: () => {} }));
   const browser = await launchBrowser();
   t.after(() => browser.close());
   const page = await (await browser.context()).newPage();

@@ -9,9 +9,8 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadClientConfig } from '../../../src/config/client-config-file.js';
-import { guiCommand } from '../../../src/gui/command.js';
 import { createLogger } from '../../../src/util/logger.js';
-import { freePort, SERVICE_BODY, startRealSetup } from '../../gui/real-setup.js';
+import { freePort, SERVICE_BODY, startHeadlessGui, startRealSetup } from '../../gui/real-setup.js';
 import { retryUntil, waitForFile } from '../../gui/wait.js';
 import { launchBrowser } from './lib/browser.js';
 
@@ -45,24 +44,12 @@ test('the dashboard drives a real client: login, add, traffic, validation, disab
 }, async (t) => {
   const setup = await startRealSetup(t);
   const logs: string[] = [];
-  const ac = new AbortController();
-  let gotUrl: (line: string) => void = () => {};
-  const printed = new Promise<string>((r) => {
-    gotUrl = r;
-  });
-  const running = guiCommand({
-    configPath: setup.configPath,
-    noWindow: true,
-    tray: false,
-    signal: ac.signal,
-    print: (line) => gotUrl(line),
-    log: createLogger({ level: 'debug', format: 'json', write: (l) => logs.push(l) }),
-  });
-  t.after(async () => {
-    ac.abort();
-    assert.equal(await running, 0);
-  });
-  const loginUrl = /Dashboard: (\S+)/.exec(await printed)![1]!;
+  const loginUrl = await startHeadlessGui(
+    t,
+    setup,
+    createLogger({ level: 'debug', format: 'json', write: (l) => logs.push(l) }),
+    { exitCode: 0 },
+  );
   const origin = new URL(loginUrl).origin;
   assert.equal(new URL(loginUrl).hostname, '127.0.0.1');
 

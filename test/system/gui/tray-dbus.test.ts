@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { ICON_SIZES, renderIcon } from '../../../src/gui/tray/icons.js';
 import { StatusNotifierTray } from '../../../src/gui/tray/status-notifier.js';
-import type { TrayActions } from '../../../src/gui/tray/tray.js';
 import { createLogger } from '../../../src/util/logger.js';
-import { SAMPLE_TRAY_STATE as STATE } from '../../gui/tray/sample-state.js';
+import { recordingActions, SAMPLE_TRAY_STATE as STATE } from '../../gui/tray/tray-fixtures.js';
 import { gdbusCall, startPrivateBus } from './lib/private-bus.js';
 import { findEntry, type RegisteredItem, TestTrayHost } from './lib/tray-host.js';
 
@@ -25,13 +24,7 @@ interface Rig {
 async function rig(t: TestContext, opts: { hostFirst?: boolean; exportDelayMs?: number } = {}): Promise<Rig> {
   const bus = await startPrivateBus();
   t.after(() => bus.close());
-  const calls: string[] = [];
-  const actions: TrayActions = {
-    showWindow: () => calls.push('show'),
-    hideWindow: () => calls.push('hide'),
-    setTunnelEnabled: (name, enabled) => calls.push(`${name}=${enabled}`),
-    quit: () => calls.push('quit'),
-  };
+  const { calls, actions } = recordingActions();
   const logs: string[] = [];
   const log = createLogger({ level: 'debug', format: 'json', write: (l) => logs.push(l) });
   let host: TestTrayHost | undefined;
