@@ -1,132 +1,37 @@
 /**
- * The control and data-channel handshakes as the transport runs them (FramedConnection over a stream),
- * over an in-memory duplex that delivers at most 7 bytes per event-loop turn with a tiny buffer.
+ * The control handshake as the transport runs it (FramedConnection over a stream), over an in-memory
+ * duplex that delivers at most 7 bytes per event-loop turn with a tiny buffer. The data channel's is
+ * data-handshake.test.ts.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, type TestContext, test } from 'node:test';
-import { identityFromSeed } from '../../src/identity/index.js';
-import { AuthRejectedError, ProtocolError } from '../../src/protocol/errors.js';
+import { describe, test } from 'node:test';
+import { AuthRejectedError } from '../../src/protocol/errors.js';
 import { type DirectionKeys, FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { ClientHandshake, type HandshakeIdentity, ServerHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake, ServerHandshake } from '../../src/protocol/handshake.js';
 import {
   type ClientHello,
   type ClientMessage,
   decodeClientMessage,
   decodeServerMessage,
-  type Message,
   PROTOCOL_VERSION,
   type ServerMessage,
 } from '../../src/protocol/messages.js';
-import { FramedConnection } from '../../src/transport/framed-connection.js';
-import {
-  type ClientConnection,
-  failAndClose,
-  runClientHandshake,
-  runDataClientHandshake,
-  runDataServerHandshake,
-  runServerHandshake,
-  type ServerConnection,
-} from '../../src/transport/handshake.js';
-import { duplexPair, flipByteAt, type PipeEnd } from './duplex-pair.js';
+import { failAndClose, runClientHandshake } from '../../src/transport/handshake.js';
+import { flipByteAt } from './duplex-pair.js';
 import { assertCode, rejectsCode } from './fixtures.js';
-
-const T = { timeout: 10_000 };
-const WAIT = 5_000;
-
-function newIdentity(): HandshakeIdentity {
-  return identityFromSeed(randomBytes(32));
-}
-
-function pin(expected: Buffer): (raw: Buffer) => void {
-  return (raw) => {
-    if (!raw.equals(expected))
-      throw new ProtocolError('ERR_SERVER_KEY_MISMATCH', 'server key is not the pinned one');
-  };
-}
-
-/** A client and a server FramedConnection over a fresh duplex pair, closed after the test. */
-function pair(t: TestContext): {
-  a: PipeEnd;
-  b: PipeEnd;
-  client: ClientConnection;
-  server: ServerConnection;
-  close(): void;
-} {
-  const [a, b] = duplexPair();
-  const client: ClientConnection = new FramedConnection(a, decodeServerMessage);
-  const server: ServerConnection = new FramedConnection(b, decodeClientMessage);
-  const close = () => {
-    client.close();
-    server.close();
-  };
-  t.after(close);
-  return { a, b, client, server, close };
-}
-
-/** A client handshake under way against a raw peer, which has read its ClientHello (109 bytes). */
-async function clientAfterHello(t: TestContext) {
-  const p = pair(t);
-  const client = runClientHandshake(p.client, { identity: newIdentity(), checkServerKey: () => {} });
-  await within(readAtLeast(p.b, 109));
-  return { p, client };
-}
-
-/** Rejects if `p` has not settled within `ms`: every wait in these tests is bounded. */
-async function within<V>(p: Promise<V>, ms = WAIT, what = 'operation'): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Everything a raw stream end receives until the peer ends it. */
-function readAll(end: PipeEnd): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  end.on('data', (c: Buffer) => chunks.push(c));
-  return new Promise((resolve, reject) => {
-    end.once('end', () => resolve(Buffer.concat(chunks)));
-    end.once('error', reject);
-  });
-}
-
-/** Resolves once a raw stream end has received at least `n` bytes. */
-function readAtLeast(end: PipeEnd, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  return new Promise((resolve) => {
-    const onData = (c: Buffer) => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) {
-        end.off('data', onData);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    end.on('data', onData);
-  });
-}
-
-/** Decodes every frame of `bytes` (cleartext, or keyed from the first frame on). */
-function decodeFrames<M extends Message>(decode: (p: Buffer) => M, bytes: Buffer): M[] {
-  const d = new FrameDecoder(decode);
-  d.push(bytes);
-  const out: M[] = [];
-  for (let m = d.next(); m !== undefined; m = d.next()) out.push(m);
-  return out;
-}
-
-/** The server's side as server.ts runs it: read the hello, then the handshake. */
-async function serve(server: ServerConnection, identity: HandshakeIdentity, deadline = WAIT) {
-  const hello = await server.receive(deadline);
-  assert.equal(hello.type, 'ClientHello');
-  return runServerHandshake(server, hello as ClientHello, { identity, timeoutMs: deadline });
-}
+import {
+  clientAfterHello,
+  decodeFrames,
+  newIdentity,
+  pair,
+  pin,
+  readAll,
+  serve,
+  T,
+  WAIT,
+  within,
+} from './handshake-helpers.js';
 
 describe('control handshake over a 7-byte duplex', () => {
   test('success: both sides derive the same keys, then keyed Data passes both ways', T, async (t) => {
@@ -407,110 +312,4 @@ describe('control handshake over a 7-byte duplex', () => {
       );
     }
   });
-});
-
-describe('data-channel handshake over a 7-byte duplex', () => {
-  const sessionId = randomBytes(16);
-  const sessionSecret = randomBytes(32);
-
-  /** The server's side as server.ts runs it, up to the first keyed frame. */
-  async function serveData(server: ServerConnection, secret: Buffer) {
-    const hello = await server.receive(WAIT);
-    assert.equal(hello.type, 'DataHello');
-    assert.ok(hello.type === 'DataHello' && hello.sessionId.equals(sessionId));
-    runDataServerHandshake(server, hello as Extract<ClientMessage, { type: 'DataHello' }>, secret);
-    return server.receive(WAIT);
-  }
-
-  const incoming: ServerMessage = {
-    type: 'IncomingConn',
-    connId: 42,
-    tunnelId: 1,
-    family: 4,
-    srcAddr: Buffer.from([203, 0, 113, 9]),
-    srcPort: 51000,
-    dstAddr: Buffer.from([198, 51, 100, 1]),
-    dstPort: 8080,
-  };
-
-  test(
-    'success: the channel proves itself with a Heartbeat, is assigned (IncomingConn), then Data with FIN both ways',
-    T,
-    async (t) => {
-      const p = pair(t);
-      const first = serveData(p.server, sessionSecret);
-      const keys = await within(
-        runDataClientHandshake(p.client, { sessionId, sessionSecret, timeoutMs: WAIT }),
-      );
-      assert.equal(keys.send.key.length, 32);
-      p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
-      assert.deepEqual(await within(first), { type: 'Heartbeat', reply: false, seq: 0 });
-      // The server's one round trip: the assignment and the visitor's first bytes together.
-      const up: ServerMessage = { type: 'Data', fin: true, payload: Buffer.from('GET / HTTP/1.0\r\n\r\n') };
-      p.server.send(incoming);
-      p.server.send(up);
-      assert.deepEqual(await within(p.client.receive(WAIT)), incoming);
-      assert.deepEqual(await within(p.client.receive(WAIT)), up);
-      const down: ClientMessage = {
-        type: 'Data',
-        fin: true,
-        payload: Buffer.from('HTTP/1.0 200 OK\r\n\r\n'),
-      };
-      p.client.send(down);
-      assert.deepEqual(await within(p.server.receive(WAIT)), down);
-    },
-  );
-
-  test('a wrong session secret fails at the first keyed frame (ERR_DECRYPT)', T, async (t) => {
-    const p = pair(t);
-    const first = serveData(p.server, sessionSecret);
-    // The client cannot tell: its handshake completes.
-    await within(runDataClientHandshake(p.client, { sessionId, sessionSecret: randomBytes(32) }));
-    p.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
-    await within(rejectsCode(first, 'ERR_DECRYPT'));
-  });
-
-  test('a recorded DataHello + proof replayed to the server fails (ERR_DECRYPT)', T, async (t) => {
-    const first = pair(t);
-    let recorded: Buffer;
-    try {
-      const proof = serveData(first.server, sessionSecret);
-      await within(runDataClientHandshake(first.client, { sessionId, sessionSecret }));
-      first.client.send({ type: 'Heartbeat', reply: false, seq: 0 });
-      assert.deepEqual(await within(proof), { type: 'Heartbeat', reply: false, seq: 0 });
-      recorded = first.b.receivedBytes();
-    } finally {
-      first.close();
-    }
-    const second = pair(t);
-    try {
-      second.a.write(recorded);
-      await within(rejectsCode(serveData(second.server, sessionSecret), 'ERR_DECRYPT'));
-    } finally {
-      second.close();
-    }
-  });
-
-  test(
-    'a DataHello for no live session is closed without a word; a cleartext AuthFail is not believed',
-    T,
-    async (t) => {
-      const p = pair(t);
-      const client = runDataClientHandshake(p.client, { sessionId, sessionSecret });
-      const hello = await within(p.server.receive(WAIT));
-      assert.equal(hello.type, 'DataHello');
-      p.server.close();
-      await within(rejectsCode(client, 'ERR_CLOSED'));
-      const q = pair(t);
-      try {
-        const client = runDataClientHandshake(q.client, { sessionId, sessionSecret });
-        await within(q.server.receive(WAIT));
-        failAndClose(q.server, 'unknown_session', 'no such session');
-        const err = await within(rejectsCode(client, 'ERR_UNEXPECTED_MESSAGE'));
-        assert.ok(!(err instanceof AuthRejectedError));
-      } finally {
-        q.close();
-      }
-    },
-  );
 });
