@@ -14,7 +14,8 @@
  * - `relay --port P --to Q`: a plain TCP relay (pipe both ways, no framing, no crypto): two of them
  *   in a row are the `node-relay` reference path, what two Node processes cost before any tunnel work.
  * - `hold --port P --targets 1000,10000 --concurrency C`: opens connections through the tunnel, each
- *   proven by a 1-byte echo, prints `{"reached":N}` at each target and waits for "next" on stdin.
+ *   proven by a 1-byte echo, prints `{"reached":N}` at each target and waits for "next" on stdin;
+ *   while opening, `{"progress":N,"open":K}` every 2 s (a tunnel slow to open many is not a stall).
  * - `ttfb --port P --count N`: N sequential new HTTP/1.1 connections (`Connection: close`), each
  *   timed from the start of connect() to the first byte of the answer; prints the samples in ms.
  *
@@ -287,12 +288,14 @@ function hold(args: Map<string, string>): void {
     let started = 0;
     for (const target of targets) {
       const t0 = performance.now();
+      const ticker = setInterval(() => emit({ progress: target, open, failed }), 2000);
       // Stop early when most attempts fail: the tunnel has hit a limit.
       while (started < target && failed <= Math.max(50, target / 10)) {
         const batch: Promise<void>[] = [];
         for (let i = 0; i < concurrency && started < target; i++, started++) batch.push(openOne());
         await Promise.all(batch);
       }
+      clearInterval(ticker);
       emit({ reached: target, open, failed, lastError, seconds: (performance.now() - t0) / 1000 });
       await nextCommand();
     }
