@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { AuthRejectedError } from '../../src/protocol/errors.js';
-import type { ClientMessage, ServerMessage } from '../../src/protocol/messages.js';
+import type { ClientMessage, IncomingConn, ServerMessage } from '../../src/protocol/messages.js';
 import {
   failAndClose,
   runDataClientHandshake,
   runDataServerHandshake,
   type ServerConnection,
 } from '../../src/transport/handshake.js';
-import { rejectsCode } from './fixtures.js';
+import { rejectsCode, sampleMessages } from './fixtures.js';
 import { pair, T, WAIT, within } from './handshake-helpers.js';
 
 describe('data-channel handshake over a 7-byte duplex', () => {
@@ -29,16 +29,8 @@ describe('data-channel handshake over a 7-byte duplex', () => {
     return server.receive(WAIT);
   }
 
-  const incoming: ServerMessage = {
-    type: 'IncomingConn',
-    connId: 42,
-    tunnelId: 1,
-    family: 4,
-    srcAddr: Buffer.from([203, 0, 113, 9]),
-    srcPort: 51000,
-    dstAddr: Buffer.from([198, 51, 100, 1]),
-    dstPort: 8080,
-  };
+  /** The fixtures' IPv4 visitor. */
+  const incoming = sampleMessages().find((m): m is IncomingConn => m.type === 'IncomingConn')!;
 
   test(
     'success: the channel proves itself with a Heartbeat, is assigned (IncomingConn), then Data with FIN both ways',
