@@ -8,7 +8,13 @@
  * packed     = plaintext                       when codec = 0 (stored)
  *            | size u32 LE | LZ4 block         when codec = 1 (LZ4)
  */
-import { createCipheriv, createDecipheriv, type DecipherChaCha20Poly1305 } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  type DecipherChaCha20Poly1305,
+  type KeyObject,
+} from 'node:crypto';
 import { lz4Compress, lz4Decompress } from './compression.js';
 import { ProtocolError } from './errors.js';
 import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PAYLOAD, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
@@ -83,14 +89,24 @@ class Counter {
   }
 }
 
-function checkKeys(keys: DirectionKeys): void {
+/**
+ * A direction's key as the cipher calls take it. A KeyObject made once: given a Buffer, Node makes
+ * one inside every createCipheriv/createDecipheriv, which cost more than sealing a small frame.
+ */
+interface SealingKeys {
+  key: KeyObject;
+  nonceBase: Buffer;
+}
+
+function checkKeys(keys: DirectionKeys): SealingKeys {
   if (keys.key.length !== 32) throw new RangeError('key must be 32 bytes');
   if (keys.nonceBase.length !== 4) throw new RangeError('nonceBase must be 4 bytes');
+  return { key: createSecretKey(keys.key), nonceBase: keys.nonceBase };
 }
 
 /** Turns messages into frames for one direction of one channel. */
 export class FrameEncoder {
-  #keys: DirectionKeys | undefined;
+  #keys: SealingKeys | undefined;
   #counter = new Counter();
   #mode: CompressionMode;
   #skipLeft = 0;
@@ -111,8 +127,7 @@ export class FrameEncoder {
 
   /** Switches to keyed mode: from now on every frame is compressed and encrypted. */
   setKeys(keys: DirectionKeys, initialCounter = 0n): void {
-    checkKeys(keys);
-    this.#keys = keys;
+    this.#keys = checkKeys(keys);
     this.#counter = new Counter(initialCounter);
   }
 
@@ -153,7 +168,7 @@ export class FrameEncoder {
     return Buffer.concat(this.encode(msg));
   }
 
-  #seal(keys: DirectionKeys, parts: Buffer[]): Buffer[] {
+  #seal(keys: SealingKeys, parts: Buffer[]): Buffer[] {
     let plainLen = 0;
     for (const p of parts) plainLen += p.length;
     let packed: Buffer[] | undefined;
@@ -226,7 +241,7 @@ function lenHeader(n: number): Buffer {
 export class FrameDecoder<M extends Message = Message> {
   #chunks: Buffer[] = [];
   #buffered = 0;
-  #keys: DirectionKeys | undefined;
+  #keys: SealingKeys | undefined;
   #counter = new Counter();
   #failed: ProtocolError | undefined;
   /** A keyed frame being decrypted as its bytes arrive, so a frame spread over reads is not copied. */
@@ -242,8 +257,7 @@ export class FrameDecoder<M extends Message = Message> {
 
   /** Switches to keyed mode for every frame not yet taken out with next(). */
   setKeys(keys: DirectionKeys, initialCounter = 0n): void {
-    checkKeys(keys);
-    this.#keys = keys;
+    this.#keys = checkKeys(keys);
     this.#counter = new Counter(initialCounter);
   }
 
@@ -303,7 +317,7 @@ export class FrameDecoder<M extends Message = Message> {
     return this.#decode(this.#open(this.#keys, header, body));
   }
 
-  #begin(keys: DirectionKeys, len: number): void {
+  #begin(keys: SealingKeys, len: number): void {
     const header = this.#take(4);
     const nonce = this.#counter.nextNonce(keys.nonceBase);
     const decipher = createDecipheriv(ALGO, keys.key, nonce, { authTagLength: TAG_LEN });
@@ -358,7 +372,7 @@ export class FrameDecoder<M extends Message = Message> {
     return this.#decode(this.#unpack(Buffer.concat(st.out)));
   }
 
-  #open(keys: DirectionKeys, header: Buffer, body: Buffer): Buffer {
+  #open(keys: SealingKeys, header: Buffer, body: Buffer): Buffer {
     const ctLen = body.length - TAG_LEN;
     const nonce = this.#counter.nextNonce(keys.nonceBase);
     let packed: Buffer;
