@@ -118,7 +118,8 @@ export function relay(channel: RelayChannel, socket: Socket, hooks: RelayHooks =
     pending = [];
     pendingLen = 0;
     if (clean) {
-      socket.end();
+      // Usually ended already (at the peer's FIN): a second end() costs an Error with a stack trace.
+      if (!socket.writableEnded) socket.end();
       unsubscribeClose();
       channel.detach();
       if (!(hooks.reuse?.() ?? false)) channel.end();
