@@ -395,13 +395,18 @@ Workloads, all service → visitor (a visitor downloading from the tunneled serv
 ## Running it
 
 \`\`\`sh
-npm run bench                              # loopback, 3 runs of every path, about 25 minutes
+npm run bench                              # loopback, 3 runs of every path, 25-50 minutes (below)
 npm run bench -- --quick                   # every path once, briefly (CI smoke test; assert no timings)
-npm run bench -- --profile wan             # across the emulated WAN (root), about 40 minutes
+npm run bench -- --profile wan             # across the emulated WAN (root), about 30 minutes
 npm run bench -- --profile wan --quick     # the WAN profile briefly (its CI test)
 npm run bench -- --runs 5 --paths ssh,mtt --workloads bulk,rtt
 npm run bench -- --write-docs              # also rewrite this profile's section of this page
 \`\`\`
+
+How long: one run of every loopback workload takes about 7 minutes on this machine when it is busy,
+plus the time ssh -R needs to open 10,000 connections (it slows down as its channels grow: 271 s
+for each of its two paths on a busy machine), so \`--conns 1000\` saves up to half a run; one WAN run
+takes about 10 minutes, and its self-check one more. \`--seconds\` (10 by default) is most of the rest.
 
 \`--out FILE\` sets the JSON results file (default \`.bench-out/bench-results.json\`, or
 \`bench-wan-results.json\`); child process logs go to \`.bench-out/logs/\`. OpenSSH, iperf3, wrk and nginx
