@@ -240,6 +240,8 @@ async function main(): Promise<number> {
   const opts = parsed;
   installCleanupHandlers();
   const t0 = Date.now();
+  // The commit measured is the one checked out when the run starts (a long run may outlive a rebase).
+  const commit = commitFacts();
 
   const profile = PROFILES[opts.profile];
   const ALL_PATHS = profile.paths;
@@ -409,7 +411,7 @@ async function main(): Promise<number> {
     command,
     date,
     durationSec,
-    commit: commitFacts(),
+    commit,
     load: {
       mean: loads.reduce((a, b) => a + b, 0) / loads.length,
       max: Math.max(...loads),
