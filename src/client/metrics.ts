@@ -13,6 +13,7 @@ import {
   loadPromClient,
   type MetricsEndpoint,
   type PromRegistry,
+  registerFrameErrors,
   serveMetricsHttp,
 } from '../util/prometheus.js';
 import type { StateStoreLike, TunnelView } from './api.js';
@@ -83,16 +84,7 @@ export class ClientMetrics {
         this.set(box.state?.snapshot().connection.kind === 'connected' ? 1 : 0);
       },
     });
-    new pc.Counter({
-      name: 'mtt_frame_errors_total',
-      help: 'Connections closed on a bad frame (size, AEAD, decompression, malformed, truncated), by reason.',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [reason, n] of frameErrorCounts()) this.inc({ reason }, n);
-      },
-    });
+    registerFrameErrors(pc, registers, frameErrorCounts);
     new pc.Gauge({
       name: 'mtt_client_tunnel_up',
       help: 'Whether the tunnel is open on the server (1), or not (0).',

@@ -11,6 +11,7 @@ import {
   type PromClient,
   type PromRegistry,
   type Readiness,
+  registerFrameErrors,
 } from '../util/prometheus.js';
 
 /** Why a visitor was closed at accept, before anything reached the client. */
@@ -179,16 +180,7 @@ export class Metrics {
         for (const [reason, n] of m.authFailures) this.inc({ reason }, n);
       },
     });
-    new pc.Counter({
-      name: 'mtt_frame_errors_total',
-      help: 'Connections closed on a bad frame (size, AEAD, decompression, malformed, truncated), by reason.',
-      labelNames: ['reason'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [reason, n] of frameErrorCounts()) this.inc({ reason }, n);
-      },
-    });
+    registerFrameErrors(pc, registers, frameErrorCounts);
     new pc.Gauge({
       name: 'mtt_data_channels',
       help: "The current session's data channels by state, and visitors waiting for one.",

@@ -46,6 +46,28 @@ export function processMetrics(): Promise<PromRegistry> {
   return processRegistry;
 }
 
+/**
+ * Registers `mtt_frame_errors_total{reason}`, which the server and the client both expose with the
+ * same name, help and labels: at each scrape it is set from `counts` (the process-wide frame-error
+ * counts of src/transport/frame-errors.ts, passed in since util imports no other folder).
+ */
+export function registerFrameErrors(
+  pc: PromClient,
+  registers: PromRegistry[],
+  counts: () => Iterable<readonly [string, number]>,
+): void {
+  new pc.Counter({
+    name: 'mtt_frame_errors_total',
+    help: 'Connections closed on a bad frame (size, AEAD, decompression, malformed, truncated), by reason.',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of counts()) this.inc({ reason }, n);
+    },
+  });
+}
+
 /** The content type of the Prometheus text format that prom-client writes. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
