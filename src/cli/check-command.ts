@@ -4,10 +4,9 @@
  * would start with it, 2 (with every problem named) when not.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { parseClientConfigText } from '../config/client-config-file.js';
 import { ConfigError } from '../config/config-error.js';
+import { readConfigFile } from '../config/config-file.js';
 import { defaultPaths } from '../config/paths.js';
 import { loadServerConfig, SERVER_FLAGS } from '../config/server-config.js';
 import { fingerprint, loadAllowList, loadIdentity } from '../identity/index.js';
@@ -54,23 +53,10 @@ export async function runCheck(argv: string[]): Promise<number> {
   if (kindFlag !== undefined && kindFlag !== 'client' && kindFlag !== 'server') {
     throw new ConfigError(`--kind must be client or server, not "${kindFlag}"`, '--kind');
   }
-  const path = resolve(values.config as string);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      code === 'ENOENT' ? `config file ${path} does not exist` : `cannot read config file ${path}: ${code}`,
-      '--config',
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`, '--config');
-  }
+  const { path, text, json } = await readConfigFile(
+    values.config as string,
+    'pass the path of a client or a server config (mtt check --help)',
+  );
   const kind = (kindFlag as Kind | undefined) ?? configKind(json);
   if (kind === undefined) {
     throw new UsageError(

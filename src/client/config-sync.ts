@@ -27,7 +27,11 @@ import {
   type TunnelConfig,
   type TunnelEntry,
 } from '../config/client-config.js';
-import { type LoadedClientConfig, parseClientConfigText } from '../config/client-config-file.js';
+import {
+  type LoadedClientConfig,
+  loadClientConfig,
+  parseClientConfigText,
+} from '../config/client-config-file.js';
 import { ConfigError } from '../config/config-error.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { type Logger, silentLogger } from '../util/logger.js';
@@ -106,14 +110,7 @@ export class ConfigSync {
     } catch {
       // Missing: the read below says so with the fix.
     }
-    const text = await readText(real);
-    if (text === undefined) {
-      throw new ConfigError(
-        `config file ${abs} does not exist; create it (see the README, "Config reference") or run mtt gui to set one up`,
-        '--config',
-      );
-    }
-    return new ConfigSync(real, parseClientConfigText(real, text), opts.log ?? silentLogger);
+    return new ConfigSync(real, await loadClientConfig(real), opts.log ?? silentLogger);
   }
 
   /** The config as last read or written. */

@@ -2,11 +2,10 @@
  * Reading and writing the client config file: errors that name the file and each wrong field, paths
  * resolved against the file's folder, and atomic writes.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { type ClientConfig, parseClientConfig } from './client-config.js';
-import { ConfigError } from './config-error.js';
+import { parseConfigJson, readConfigFile } from './config-file.js';
 
 /** A config read from a file: relative paths resolved against the file's folder. */
 export interface LoadedClientConfig {
@@ -21,32 +20,22 @@ export interface LoadedClientConfig {
   knownServersPath: string | undefined;
 }
 
+/** What to do about a client config file that does not exist (the end of its error). */
+export const CLIENT_CONFIG_MISSING_FIX =
+  'create it (see the README, "Config reference") or run mtt gui to set one up';
+
 /** Reads and validates a config file. Every problem is a ConfigError naming the file and field. */
 export async function loadClientConfig(path: string): Promise<LoadedClientConfig> {
-  const abs = resolve(path);
-  let text: string;
-  try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      code === 'ENOENT'
-        ? `config file ${abs} does not exist; create it (see the README, "Config reference") or run mtt gui to set one up`
-        : `cannot read config file ${abs}: ${code ?? (err as Error).message}`,
-      '--config',
-    );
-  }
-  return parseClientConfigText(abs, text);
+  const file = await readConfigFile(path, CLIENT_CONFIG_MISSING_FIX);
+  return clientConfigOf(file.path, file.text, file.json);
 }
 
 /** Validates a config file's text (read by the caller). */
 export function parseClientConfigText(abs: string, text: string): LoadedClientConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`, '--config');
-  }
+  return clientConfigOf(abs, text, parseConfigJson(abs, text));
+}
+
+function clientConfigOf(abs: string, text: string, json: unknown): LoadedClientConfig {
   const config = parseClientConfig(json, abs);
   const dir = dirname(abs);
   return {

@@ -8,13 +8,13 @@
  * committed file is current.
  */
 import { writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parsePortRanges } from '../identity/port-range.js';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
 import { ConfigError, type FieldIssue } from './config-error.js';
+import { readConfigFile } from './config-file.js';
 import { hostProblem, splitHostPort, unbracket } from './host-port.js';
 
 /** Defaults of the server's settings. */
@@ -205,34 +205,15 @@ export function parseServerConfig(
   );
 }
 
-/** Reads a server config file's JSON (ConfigError naming the file when it cannot be read or parsed). */
-export async function readServerConfigFile(path: string): Promise<{ path: string; json: unknown }> {
-  const abs = resolve(path);
-  let text: string;
-  try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      code === 'ENOENT'
-        ? `config file ${abs} does not exist; create it (see the README, "mtt server") or leave out --config`
-        : `cannot read config file ${abs}: ${code ?? (err as Error).message}`,
-      '--config',
-    );
-  }
-  try {
-    return { path: abs, json: JSON.parse(text) };
-  } catch (err) {
-    throw new ConfigError(`${abs} is not valid JSON: ${(err as Error).message}`, '--config');
-  }
-}
+/** What to do about a server config file that does not exist (the end of its error). */
+const SERVER_CONFIG_MISSING_FIX = 'create it (see the README, "mtt server") or leave out --config';
 
 /** Loads `--config FILE` (if given) under the flags and resolves its paths. */
 export async function loadServerConfig(
   path: string | undefined,
   flags: Partial<Record<ServerField, unknown>> = {},
 ): Promise<LoadedServerConfig> {
-  const file = path === undefined ? undefined : await readServerConfigFile(path);
+  const file = path === undefined ? undefined : await readConfigFile(path, SERVER_CONFIG_MISSING_FIX);
   const config = parseServerConfig(file?.json, flags, file?.path);
   // A path from the file is relative to the file; one from a flag is relative to the working folder.
   const base = (field: ServerField) =>

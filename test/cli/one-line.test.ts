@@ -300,6 +300,16 @@ test('mtt check validates a client or a server config and the files it names, st
   assert.match(unknown.stderr, /cannot tell whether .* pass --kind client or --kind server/);
   const forced = await runMtt(['check', '--config', 'what.json', '--kind', 'server'], { env, cwd: home });
   assert.equal(forced.code, 0, forced.stderr);
+  // A missing file: the one read error every config command gives, with check's own fix.
+  const missing = await runMtt(['check', '--config', 'none.json', '--log-format', 'pretty'], {
+    env,
+    cwd: home,
+  });
+  assert.equal(missing.code, 2);
+  assert.match(
+    missing.stderr,
+    /config file .*none\.json does not exist; pass the path of a client or a server config \(mtt check --help\)/,
+  );
 });
 
 test('mtt allow --list and --remove: atomic, keeping comments and other lines; a running server applies it', async (t) => {
