@@ -3,7 +3,7 @@
  * shows (kill -9, a restart, SIGSTOP, per-process memory).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -11,82 +11,12 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { MTT } from '../cli/run-mtt.js';
+import { loopbackServerArgs, spawnMttLogged } from '../lib/mtt-process.js';
 import { dial, echoServer, freePort, listen, readAll } from './harness.js';
 
-const MTT = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const run = promisify(execFile);
-
-interface Proc {
-  child: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-  stdout: string;
-  waitLog(test: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-function spawnMtt(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, [MTT, ...args, '--log-format', 'json', '--log-level', 'debug'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters = new Set<() => void>();
-  let buf = '';
-  const p: Proc = {
-    child,
-    logs,
-    stdout: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-    waitLog(testLine, ms = 10_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = logs.find(testLine);
-          if (hit) {
-            waiters.delete(check);
-            clearTimeout(timer);
-            resolve(hit);
-          }
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(
-            new Error(`no such log line within ${ms} ms; last lines: ${JSON.stringify(logs.slice(-5))}`),
-          );
-        }, ms);
-        waiters.add(check);
-        check();
-      });
-    },
-  };
-  child.stdout!.on('data', (c: Buffer) => {
-    p.stdout += c.toString();
-    for (const w of [...waiters]) w();
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
-      i = buf.indexOf('\n');
-    }
-    for (const w of [...waiters]) w();
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-  return p;
-}
 
 /** Keys, allow-list and a client config in a temp folder; the server on a fixed port. */
 async function setup(t: TestContext, tunnels: object[], extra: object = {}) {
@@ -106,19 +36,13 @@ async function setup(t: TestContext, tunnels: object[], extra: object = {}) {
     },
   );
   const port = await freePort();
-  const serverArgs = [
-    'server',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--public-host',
-    '127.0.0.1',
+  const serverArgs = loopbackServerArgs(
+    port,
     '--host-key',
     join(dir, 'host_key'),
     '--allowed-keys',
     join(dir, 'allowed_keys'),
-  ];
+  );
   const config = {
     server: `127.0.0.1:${port}`,
     serverKey: (await readFile(join(dir, 'host_key.pub'), 'utf8')).trim(),
@@ -129,8 +53,8 @@ async function setup(t: TestContext, tunnels: object[], extra: object = {}) {
   };
   const configPath = join(dir, 'client.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
-  const startServer = () => spawnMtt(t, serverArgs, env);
-  const startClient = () => spawnMtt(t, ['client', '--config', configPath], env);
+  const startServer = () => spawnMttLogged(t, serverArgs, env, { logLevel: 'debug' });
+  const startClient = () => spawnMttLogged(t, ['client', '--config', configPath], env, { logLevel: 'debug' });
   return { dir, env, port, configPath, startServer, startClient };
 }
 

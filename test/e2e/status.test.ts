@@ -6,7 +6,6 @@
  * kill -9, and a second server refused the socket a live one holds.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,62 +14,9 @@ import { type TestContext, test } from 'node:test';
 import { askStatus } from '../../src/cli/status-command.js';
 import { fingerprint, loadIdentity } from '../../src/identity/index.js';
 import type { ServerStatus } from '../../src/server/index.js';
-import { MTT, runMtt } from '../cli/run-mtt.js';
+import { runMtt } from '../cli/run-mtt.js';
+import { loopbackServerArgs, spawnMttLogged } from '../lib/mtt-process.js';
 import { freePort, listen, within } from './harness.js';
-
-interface Proc {
-  child: ChildProcess;
-  waitLog(test: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-/** Runs `mtt ARGS` in the background with JSON logs; killed after the test. */
-function spawnMtt(t: TestContext, args: string[], env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, [MTT, ...args, '--log-format', 'json'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  const waiters = new Set<() => void>();
-  let buf = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-    for (const w of [...waiters]) w();
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return {
-    child,
-    exited,
-    waitLog: (match, ms = 10_000) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const hit = logs.find(match);
-          if (!hit) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(hit);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no such log line within ${ms} ms; last: ${JSON.stringify(logs.slice(-5))}`));
-        }, ms);
-        waiters.add(check);
-        check();
-      }),
-  };
-}
 
 /** A state folder with a server key, a client key (comment with an ESC) allowed from 127.0.0.2 only. */
 async function setup(t: TestContext) {
@@ -92,17 +38,7 @@ async function setup(t: TestContext) {
     .replace(/ alice$/, ' alice\x1b[31m@home');
   await writeFile(join(dir, 'allowed_keys'), `permitfrom="127.0.0.2/32" ${pub}\n`, { mode: 0o600 });
   const port = await freePort();
-  const serverArgs = [
-    'server',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--public-host',
-    '127.0.0.1',
-    '--allowed-keys',
-    join(dir, 'allowed_keys'),
-  ];
+  const serverArgs = loopbackServerArgs(port, '--allowed-keys', join(dir, 'allowed_keys'));
   const clientFingerprint = fingerprint((await loadIdentity(join(dir, 'client_key'))).publicRaw);
   return { dir, env, port, serverArgs, clientFingerprint, socket: join(dir, 'admin.sock') };
 }
@@ -134,7 +70,7 @@ async function statusUntil(
 test('mtt status and --json: the session, a limited tunnel with traffic and rates, a refused visitor', async (t) => {
   const echo = await listen(t, (s) => s.pipe(s));
   const env = await setup(t);
-  const server = spawnMtt(t, env.serverArgs, env.env);
+  const server = spawnMttLogged(t, env.serverArgs, env.env);
   const listening = await server.waitLog((l) => l.msg === 'server listening');
   assert.equal(listening.adminSocket, env.socket, 'the default socket is in the state folder');
   const st = await lstat(env.socket);
@@ -153,7 +89,7 @@ test('mtt status and --json: the session, a limited tunnel with traffic and rate
       tunnels: [{ name: 'web', remotePort, localPort: echo.port, maxConnections: 3, rateLimit: '1MB/s' }],
     }),
   );
-  const client = spawnMtt(t, ['client', '--config', config], env.env);
+  const client = spawnMttLogged(t, ['client', '--config', config], env.env);
   await client.waitLog((l) => l.msg === 'tunnel active' && l.tunnel === 'web');
 
   // A visitor the key's permitfrom refuses, then steady traffic from an allowed one.
@@ -257,7 +193,7 @@ test('mtt status and --json: the session, a limited tunnel with traffic and rate
 
 test('a socket left by kill -9 is taken over; a live server keeps its socket from a second one', async (t) => {
   const env = await setup(t);
-  const first = spawnMtt(t, env.serverArgs, env.env);
+  const first = spawnMttLogged(t, env.serverArgs, env.env);
   await first.waitLog((l) => l.msg === 'server listening');
   first.child.kill('SIGKILL');
   await first.exited;
@@ -266,7 +202,7 @@ test('a socket left by kill -9 is taken over; a live server keeps its socket fro
   assert.equal(stale.code, 2);
   assert.match(stale.stderr, /no mtt server answers on/);
 
-  const second = spawnMtt(t, env.serverArgs, env.env);
+  const second = spawnMttLogged(t, env.serverArgs, env.env);
   await second.waitLog((l) => l.msg === 'removed a stale admin socket' && l.path === env.socket);
   await second.waitLog((l) => l.msg === 'server listening' && l.adminSocket === env.socket);
   assert.equal((await askStatus(env.socket)).server.pid, second.child.pid);
@@ -293,7 +229,7 @@ test('a socket left by kill -9 is taken over; a live server keeps its socket fro
     third.stderr,
     /^mtt: another mtt server answers on its admin socket .*admin\.sock; stop it, or pass another --admin-socket\n$/,
   );
-  const fourth = spawnMtt(t, ['server', '--host', '127.0.0.1', '--port', String(port)], env.env);
+  const fourth = spawnMttLogged(t, ['server', '--host', '127.0.0.1', '--port', String(port)], env.env);
   const warned = await fourth.waitLog(
     (l) => l.level === 'warn' && /without an admin socket/.test(String(l.msg)),
   );
