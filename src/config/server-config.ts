@@ -7,15 +7,14 @@
  * `node dist/src/config/server-config.js --write` refreshes the JSON Schema; a test checks the
  * committed file is current.
  */
-import { writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parsePortRanges } from '../identity/port-range.js';
 import { HEARTBEAT_INTERVAL_MS } from '../protocol/limits.js';
 import { ConfigError, type FieldIssue } from './config-error.js';
 import { readConfigFile } from './config-file.js';
 import { hostProblem, splitHostPort, unbracket } from './host-port.js';
+import { configJsonSchemaText, writeSchemaWhenRun } from './json-schema.js';
 
 /** Defaults of the server's settings. */
 export const SERVER_DEFAULTS = {
@@ -240,21 +239,7 @@ export function listenAddress(host: string): string {
 
 /** The JSON Schema text of the server config, as committed in schema/. */
 export function serverConfigJsonSchema(): string {
-  const schema = z.toJSONSchema(serverConfigSchema, { io: 'input', unrepresentable: 'any' }) as Record<
-    string,
-    unknown
-  >;
-  const out = {
-    $schema: schema.$schema,
-    $id: 'https://minitcptunnel.invalid/schema/server-config.schema.json',
-    title: 'mtt server config',
-    ...schema,
-  };
-  return JSON.stringify(out, null, 2) + '\n';
+  return configJsonSchemaText(serverConfigSchema, 'server');
 }
 
-if (process.argv[2] === '--write' && process.argv[1] === fileURLToPath(import.meta.url)) {
-  const target = fileURLToPath(new URL('../../../schema/server-config.schema.json', import.meta.url));
-  writeFileSync(target, serverConfigJsonSchema());
-  process.stdout.write(`wrote ${target}\n`);
-}
+writeSchemaWhenRun(import.meta.url, 'server', serverConfigJsonSchema);
