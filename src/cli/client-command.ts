@@ -1,5 +1,6 @@
 /** `mtt client`: start a client from its config file or from the command line, stop it on SIGINT/SIGTERM. */
 import { resolve } from 'node:path';
+import { optionsFromConfig } from '../client/client.js';
 import {
   ClientFailedError,
   loadClientIdentity,
@@ -9,7 +10,6 @@ import {
 import { withClientMetrics } from '../client/metrics.js';
 import { parseClientConfig } from '../config/client-config.js';
 import { ConfigError } from '../config/config-error.js';
-import { splitHostPort } from '../config/host-port.js';
 import { defaultPaths } from '../config/paths.js';
 import { escapeControls } from '../util/escape.js';
 import type { Logger } from '../util/logger.js';
@@ -145,20 +145,10 @@ async function startOneLineClient(
     { path: '', config, raw: {}, text: '', identityPath, knownServersPath: undefined },
     log,
   );
-  const { host, port } = splitHostPort(config.server);
   const client = await withClientMetrics(config.metrics, (observer) =>
     startClient({
-      host,
-      port,
-      identity,
+      ...optionsFromConfig(config, identity, defaultPaths.knownServers()),
       ...(observer ? { observer } : {}),
-      ...(config.serverKey ? { serverKey: config.serverKey } : {}),
-      knownServersPath: defaultPaths.knownServers(),
-      tunnels: config.tunnels,
-      heartbeatMs: config.heartbeatSeconds * 1000,
-      heartbeatTimeoutMs: config.heartbeatTimeoutSeconds * 1000,
-      reconnectMaxMs: config.reconnectMaxSeconds * 1000,
-      dataChannelPool: config.dataChannelPool,
       exitOnFailure,
       log,
       signal,

@@ -3,7 +3,7 @@
  * startClientFromConfig() does the same from a config file, saving tunnel changes back to it.
  */
 import { existsSync } from 'node:fs';
-import { CLIENT_DEFAULTS, splitHostPort } from '../config/client-config.js';
+import { CLIENT_DEFAULTS, type ClientConfig, splitHostPort } from '../config/client-config.js';
 import type { LoadedClientConfig } from '../config/client-config-file.js';
 import { defaultPaths } from '../config/paths.js';
 import {
@@ -182,6 +182,30 @@ export async function loadClientIdentity(
 }
 
 /**
+ * The ClientOptions a config's fields give (the server split into host and port, seconds in ms),
+ * for the config-file client and the one-line client alike; the caller adds how it runs.
+ */
+export function optionsFromConfig(
+  cfg: ClientConfig,
+  identity: Identity,
+  knownServersPath: string,
+): ClientOptions {
+  const { host, port } = splitHostPort(cfg.server);
+  return {
+    host,
+    port,
+    identity,
+    ...(cfg.serverKey ? { serverKey: cfg.serverKey } : {}),
+    knownServersPath,
+    tunnels: cfg.tunnels,
+    heartbeatMs: cfg.heartbeatSeconds * 1000,
+    heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
+    reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
+    dataChannelPool: cfg.dataChannelPool,
+  };
+}
+
+/**
  * Starts a client from a config file and keeps the two in step (see ConfigSync): edits of the file
  * apply live, and changes made at run time (dashboard, tray) are saved back, only the fields that
  * changed, never over a newer file.
@@ -195,20 +219,10 @@ export async function startClientFromConfig(
   const loaded = sync.current;
   const { identity, path: identityPath } = await loadClientIdentity(loaded, log);
   const cfg = loaded.config;
-  const { host, port } = splitHostPort(cfg.server);
   const client = await withClientMetrics(opts.metrics ?? cfg.metrics, (observer) =>
     startClient({
-      host,
-      port,
-      identity,
+      ...optionsFromConfig(cfg, identity, loaded.knownServersPath ?? defaultPaths.knownServers()),
       ...(observer ? { observer } : {}),
-      ...(cfg.serverKey ? { serverKey: cfg.serverKey } : {}),
-      knownServersPath: loaded.knownServersPath ?? defaultPaths.knownServers(),
-      tunnels: cfg.tunnels,
-      heartbeatMs: cfg.heartbeatSeconds * 1000,
-      heartbeatTimeoutMs: cfg.heartbeatTimeoutSeconds * 1000,
-      reconnectMaxMs: cfg.reconnectMaxSeconds * 1000,
-      dataChannelPool: cfg.dataChannelPool,
       exitOnFailure: opts.exitOnFailure ?? false,
       onTunnelsChanged: (tunnels) => sync.tunnelsChanged(tunnels),
       log,
