@@ -193,41 +193,43 @@ export class Metrics {
         for (const [state, n] of Object.entries(c)) this.set({ state }, n);
       },
     });
-    new pc.Gauge({
-      name: 'mtt_tunnel_connections_active',
-      help: 'Tunneled connections open now.',
-      labelNames: tl,
-      registers,
-      collect() {
+    // One sample per tunnel (gauge, counter), or two, by direction (in: towards the client). A
+    // metric is reset before each reading, so inc() sets a gauge as it counts a counter.
+    type Labelled = { reset(): void; inc(labels: ReturnType<typeof lbl>, value: number): void };
+    const perTunnel = (value: (t: TunnelCounters) => number) =>
+      function (this: Labelled) {
         this.reset();
-        for (const t of all()) this.set(lbl(t), t.activeConnections);
-      },
-    });
+        for (const t of all()) this.inc(lbl(t), value(t));
+      };
+    const gauge = (name: string, help: string, value: (t: TunnelCounters) => number) =>
+      new pc.Gauge({ name, help, labelNames: tl, registers, collect: perTunnel(value) });
     const counter = (name: string, help: string, value: (t: TunnelCounters) => number) =>
+      new pc.Counter({ name, help, labelNames: tl, registers, collect: perTunnel(value) });
+    const byDirection = (
+      name: string,
+      help: string,
+      value: (t: TunnelCounters) => { in: number; out: number },
+    ) =>
       new pc.Counter({
         name,
         help,
-        labelNames: tl,
+        labelNames: [...tl, 'direction'],
         registers,
         collect() {
           this.reset();
-          for (const t of all()) this.inc(lbl(t), value(t));
+          for (const t of all()) {
+            const v = value(t);
+            this.inc({ ...lbl(t), direction: 'in' }, v.in);
+            this.inc({ ...lbl(t), direction: 'out' }, v.out);
+          }
         },
       });
+    gauge('mtt_tunnel_connections_active', 'Tunneled connections open now.', (t) => t.activeConnections);
     counter('mtt_tunnel_connections_total', 'Tunneled connections accepted.', (t) => t.totalConnections);
-    new pc.Counter({
-      name: 'mtt_tunnel_bytes_total',
-      help: 'Bytes carried, by direction (in: towards the client).',
-      labelNames: [...tl, 'direction'],
-      registers,
-      collect() {
-        this.reset();
-        for (const t of all()) {
-          this.inc({ ...lbl(t), direction: 'in' }, t.bytesIn);
-          this.inc({ ...lbl(t), direction: 'out' }, t.bytesOut);
-        }
-      },
-    });
+    byDirection('mtt_tunnel_bytes_total', 'Bytes carried, by direction (in: towards the client).', (t) => ({
+      in: t.bytesIn,
+      out: t.bytesOut,
+    }));
     counter(
       'mtt_tunnel_pairing_failures_total',
       'External connections closed before a data channel arrived.',
@@ -244,39 +246,21 @@ export class Metrics {
           for (const [reason, n] of Object.entries(t.refused)) this.inc({ ...lbl(t), reason }, n);
       },
     });
-    new pc.Gauge({
-      name: 'mtt_tunnel_limit_max_connections',
-      help: 'Effective connection limit of the tunnel open on this port (0 = none).',
-      labelNames: tl,
-      registers,
-      collect() {
-        this.reset();
-        for (const t of all()) this.set(lbl(t), t.limits.maxConnections);
-      },
-    });
-    new pc.Gauge({
-      name: 'mtt_tunnel_limit_rate_bytes',
-      help: 'Effective rate limit of the tunnel open on this port, bytes per second each way (0 = none).',
-      labelNames: tl,
-      registers,
-      collect() {
-        this.reset();
-        for (const t of all()) this.set(lbl(t), t.limits.rateLimit);
-      },
-    });
-    new pc.Counter({
-      name: 'mtt_tunnel_rate_limited_seconds_total',
-      help: 'Time readers of the tunnel spent paused by its rate limit, by direction.',
-      labelNames: [...tl, 'direction'],
-      registers,
-      collect() {
-        this.reset();
-        for (const t of all()) {
-          this.inc({ ...lbl(t), direction: 'in' }, t.rateLimitedMs.in / 1000);
-          this.inc({ ...lbl(t), direction: 'out' }, t.rateLimitedMs.out / 1000);
-        }
-      },
-    });
+    gauge(
+      'mtt_tunnel_limit_max_connections',
+      'Effective connection limit of the tunnel open on this port (0 = none).',
+      (t) => t.limits.maxConnections,
+    );
+    gauge(
+      'mtt_tunnel_limit_rate_bytes',
+      'Effective rate limit of the tunnel open on this port, bytes per second each way (0 = none).',
+      (t) => t.limits.rateLimit,
+    );
+    byDirection(
+      'mtt_tunnel_rate_limited_seconds_total',
+      'Time readers of the tunnel spent paused by its rate limit, by direction.',
+      (t) => ({ in: t.rateLimitedMs.in / 1000, out: t.rateLimitedMs.out / 1000 }),
+    );
     return registers[0]!;
   }
 }
