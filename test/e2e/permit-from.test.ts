@@ -11,7 +11,9 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import type { TunnelConfig } from '../../src/client/index.js';
 import { formatPublicKeyLine, generateIdentity, type Identity } from '../../src/identity/index.js';
+import type { ServerOptions } from '../../src/server/index.js';
 import { captureLog, freePort, listen, startPair, tunnelsActive, within } from './harness.js';
 
 async function allowFile(t: TestContext, text: string): Promise<string> {
@@ -59,18 +61,33 @@ async function countingEcho(t: TestContext) {
   return { port: server.port, seen };
 }
 
-test("a key's permitfrom: 127.0.0.2 gets in, 127.0.0.1 is closed at accept, counted and logged", async (t) => {
+/**
+ * A counting echo service behind a tunnel "web" of a key whose allow-list line has `keyOptions`
+ * (the file live, as the server watches it); `tunnel` adds to the tunnel, `server` to the server.
+ */
+async function permitPair(
+  t: TestContext,
+  keyOptions: string,
+  opts: { tunnel?: Partial<TunnelConfig>; server?: Partial<ServerOptions> } = {},
+) {
   const echo = await countingEcho(t);
   const me = generateIdentity('me');
-  const path = await allowFile(t, line(me, 'permitfrom="127.0.0.2/32,2001:db8::/32"'));
+  const path = await allowFile(t, line(me, keyOptions));
   const remotePort = await freePort();
-  const cap = captureLog();
   const pair = await startPair(t, {
-    server: { allowedKeysPath: path, log: cap.log },
+    server: { allowedKeysPath: path, ...opts.server },
     client: { identity: me },
-    tunnels: [{ name: 'web', remotePort, localPort: echo.port }],
+    tunnels: [{ name: 'web', remotePort, localPort: echo.port, ...opts.tunnel }],
   });
   await tunnelsActive(pair.client);
+  return { echo, me, path, remotePort, pair };
+}
+
+test("a key's permitfrom: 127.0.0.2 gets in, 127.0.0.1 is closed at accept, counted and logged", async (t) => {
+  const cap = captureLog();
+  const { echo, remotePort, pair } = await permitPair(t, 'permitfrom="127.0.0.2/32,2001:db8::/32"', {
+    server: { log: cap.log },
+  });
   const ok = await visit(remotePort, '127.0.0.2');
   assert.equal(await ping(ok), 'ping');
   ok.destroy();
@@ -99,16 +116,9 @@ test("a key's permitfrom: 127.0.0.2 gets in, 127.0.0.1 is closed at accept, coun
 });
 
 test("a tunnel's permitFrom narrows the key's: only 127.0.0.1 of the key's 127.0.0.0/8", async (t) => {
-  const echo = await countingEcho(t);
-  const me = generateIdentity('me');
-  const path = await allowFile(t, line(me, 'permitfrom="127.0.0.0/8"'));
-  const remotePort = await freePort();
-  const pair = await startPair(t, {
-    server: { allowedKeysPath: path },
-    client: { identity: me },
-    tunnels: [{ name: 'web', remotePort, localPort: echo.port, permitFrom: ['127.0.0.1/32', '10.0.0.0/8'] }],
+  const { echo, remotePort, pair } = await permitPair(t, 'permitfrom="127.0.0.0/8"', {
+    tunnel: { permitFrom: ['127.0.0.1/32', '10.0.0.0/8'] },
   });
-  await tunnelsActive(pair.client);
   assert.equal(await ping(await visit(remotePort, '127.0.0.1')), 'ping');
   assert.equal(await ping(await visit(remotePort, '127.0.0.2')), 'closed');
   assert.equal(pair.server.metrics.tunnels.get(remotePort)!.refused.not_permitted, 1);
@@ -116,16 +126,7 @@ test("a tunnel's permitFrom narrows the key's: only 127.0.0.1 of the key's 127.0
 });
 
 test('narrowing permitfrom in the file ends the connections it no longer allows, within a second', async (t) => {
-  const echo = await countingEcho(t);
-  const me = generateIdentity('me');
-  const path = await allowFile(t, line(me, 'permitfrom="127.0.0.0/8"'));
-  const remotePort = await freePort();
-  const pair = await startPair(t, {
-    server: { allowedKeysPath: path },
-    client: { identity: me },
-    tunnels: [{ name: 'web', remotePort, localPort: echo.port }],
-  });
-  await tunnelsActive(pair.client);
+  const { me, path, remotePort, pair } = await permitPair(t, 'permitfrom="127.0.0.0/8"');
   const stays = await visit(remotePort, '127.0.0.1');
   const goes = await visit(remotePort, '127.0.0.2');
   assert.equal(await ping(stays), 'ping');
