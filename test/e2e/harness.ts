@@ -123,6 +123,28 @@ export interface Pair {
   viaProxy(over?: Partial<ClientOptions>): Promise<{ proxy: TestProxy; client: MttClient }>;
 }
 
+/**
+ * Starts a server on 127.0.0.1 port 0 that lets `clientIdentity` in and opens any public port on
+ * 127.0.0.1 (`over` changes any of it); closed after the test.
+ */
+export async function startTestServer(
+  t: TestContext,
+  clientIdentity: Identity,
+  over: Partial<ServerOptions> = {},
+): Promise<MttServer> {
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    identity: generateIdentity('test-server'),
+    allowList: parseAllowList(formatPublicKeyLine(clientIdentity.publicRaw, 'test-client'), 'test'),
+    publicHost: '127.0.0.1',
+    allowPorts: [{ low: 1, high: 65535 }],
+    ...over,
+  });
+  t.after(() => server.close());
+  return server;
+}
+
 /** Starts a server and a client with the given tunnels; both are closed after the test. */
 export async function startPair(
   t: TestContext,
@@ -130,16 +152,7 @@ export async function startPair(
 ): Promise<Pair> {
   const serverIdentity = opts.server?.identity ?? generateIdentity('test-server');
   const clientIdentity = opts.client?.identity ?? generateIdentity('test-client');
-  const server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    identity: serverIdentity,
-    allowList: parseAllowList(formatPublicKeyLine(clientIdentity.publicRaw, 'test-client'), 'test'),
-    publicHost: '127.0.0.1',
-    allowPorts: [{ low: 1, high: 65535 }],
-    ...opts.server,
-  });
-  t.after(() => server.close());
+  const server = await startTestServer(t, clientIdentity, { ...opts.server, identity: serverIdentity });
   const clientOptions: ClientOptions = {
     host: '127.0.0.1',
     port: server.address.port,

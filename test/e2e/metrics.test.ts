@@ -9,10 +9,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'node:test';
-import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
+import { generateIdentity } from '../../src/identity/index.js';
 import { startServer } from '../../src/server/index.js';
 import { spawnMtt } from '../cli/run-mtt.js';
-import { freePort, startPair, tunnelsActive, within } from './harness.js';
+import { freePort, startPair, startTestServer, tunnelsActive, within } from './harness.js';
 import { getOnce, sample } from './scrape.js';
 
 test('server: /metrics has tunnel, process and runtime metrics; /healthz; /readyz says why', async (t) => {
@@ -83,15 +83,7 @@ test('server: /readyz is 503 while no key may log in, and after close', async (t
 });
 
 test('server: a frame too large for the control port is counted in mtt_frame_errors_total', async (t) => {
-  const key = generateIdentity('c');
-  const server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    identity: generateIdentity('s'),
-    allowList: parseAllowList(formatPublicKeyLine(key.publicRaw, 'c'), 'test'),
-    metrics: { host: '127.0.0.1', port: 0 },
-  });
-  t.after(() => server.close());
+  const server = await startTestServer(t, generateIdentity('c'), { metrics: { host: '127.0.0.1', port: 0 } });
   const base = `http://127.0.0.1:${server.metricsAddress!.port}/metrics`;
   const before =
     sample(await (await fetch(base)).text(), 'mtt_frame_errors_total{reason="frame_too_large"}') ?? 0;
@@ -112,15 +104,7 @@ test('mtt client --metrics: per-tunnel counters, dial failures, reconnects and l
   t.after(() => target.close());
   const clientKey = generateIdentity('cli');
   const serverKey = generateIdentity('srv');
-  const server = await startServer({
-    host: '127.0.0.1',
-    port: 0,
-    identity: serverKey,
-    allowList: parseAllowList(formatPublicKeyLine(clientKey.publicRaw, 'cli'), 'test'),
-    publicHost: '127.0.0.1',
-    allowPorts: [{ low: 1, high: 65535 }],
-  });
-  t.after(() => server.close());
+  const server = await startTestServer(t, clientKey, { identity: serverKey });
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
