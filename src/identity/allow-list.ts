@@ -51,23 +51,9 @@ export function parseAllowList(text: string, sourceName: string): AllowListEntry
 
 /** Read and parse an allow-list file; a missing file gives `{ entries: [], exists: false }`. */
 export async function loadAllowList(path: string): Promise<LoadedAllowList> {
-  let text: string;
-  try {
-    await assertNotWritableByOthers(path);
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (error instanceof IdentityError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { entries: [], exists: false };
-    throw new IdentityError(
-      'ERR_FILE_ACCESS',
-      `cannot read allow-list ${path} (${code}); check its path and owner`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return { entries: parseAllowList(text, path), exists: true };
+  const file = await readAllowListFile(path);
+  if (file === undefined) return { entries: [], exists: false };
+  return { entries: parseAllowList(file.text, path), exists: true };
 }
 
 /** Add one key line (options allowed) to the allow-list, atomically; 'exists' when the key is already there. */
@@ -95,17 +81,9 @@ export async function appendToAllowList(path: string, publicKeyLine: string): Pr
     );
   }
 
-  let old = '';
-  let mode = 0o600;
-  try {
-    await assertNotWritableByOthers(path);
-    old = await readFile(path, 'utf8');
-    mode = (await stat(path)).mode & 0o777;
-  } catch (error) {
-    if (error instanceof IdentityError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  }
+  const file = await readAllowListFile(path);
+  if (file === undefined) await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const { text: old, mode } = file ?? { text: '', mode: 0o600 };
   // A broken file must be fixed first: appending to it would hide the problem until the server reloads.
   const entries = parseAllowList(old, path);
   if (entries.some((e) => e.publicRaw.equals(result.entry.publicRaw))) return 'exists';
@@ -143,21 +121,14 @@ export async function removeFromAllowList(path: string, key: string): Promise<Re
     }
     match = (e) => e.publicRaw.equals(parsed.entry.publicRaw);
   }
-  let old: string;
-  try {
-    await assertNotWritableByOthers(path);
-    old = await readFile(path, 'utf8');
-  } catch (error) {
-    if (error instanceof IdentityError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new IdentityError(
-        'ERR_KEY_MISSING',
-        `allow-list ${path} does not exist, so ${wanted} is not in it`,
-      );
-    }
-    throw error;
+  const file = await readAllowListFile(path);
+  if (file === undefined) {
+    throw new IdentityError(
+      'ERR_KEY_MISSING',
+      `allow-list ${path} does not exist, so ${wanted} is not in it`,
+    );
   }
-  const mode = (await stat(path)).mode & 0o777;
+  const { text: old, mode } = file;
   const entries = parseAllowList(old, path);
   const removed = entries.find(match);
   if (removed === undefined) {
@@ -179,15 +150,32 @@ export async function removeFromAllowList(path: string, key: string): Promise<Re
   return { removed, remaining: entries.length - 1 };
 }
 
-/** sshd's StrictModes rule: a list that others can change would let them add their own key. */
-async function assertNotWritableByOthers(path: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const stats = await stat(path);
-  if ((stats.mode & 0o022) !== 0) {
-    const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+/**
+ * The allow-list's text and mode; undefined when the file does not exist. It is refused, as sshd's
+ * StrictModes does, when group or others can change it (they could add their own key); any other
+ * failure to read it is ERR_FILE_ACCESS naming the path.
+ */
+async function readAllowListFile(path: string): Promise<{ text: string; mode: number } | undefined> {
+  try {
+    const stats = await stat(path);
+    if (process.platform !== 'win32' && (stats.mode & 0o022) !== 0) {
+      const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
+      throw new IdentityError(
+        'ERR_KEY_PERMISSIONS',
+        `allow-list ${path} can be changed by group or others (mode ${mode}); run: chmod 600 ${shellQuote(path)}`,
+      );
+    }
+    return { text: await readFile(path, 'utf8'), mode: stats.mode & 0o777 };
+  } catch (error) {
+    if (error instanceof IdentityError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
     throw new IdentityError(
-      'ERR_KEY_PERMISSIONS',
-      `allow-list ${path} can be changed by group or others (mode ${mode}); run: chmod 600 ${shellQuote(path)}`,
+      'ERR_FILE_ACCESS',
+      `cannot read allow-list ${path} (${code}); check its path and owner`,
+      {
+        cause: error,
+      },
     );
   }
 }
