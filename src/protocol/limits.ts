@@ -59,8 +59,25 @@ export const MAX_TUNNELS_PER_SESSION = 256;
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 /** Silence after which the server probes a session before trusting it with a visitor. */
 export const LIVENESS_FRESH_MS = 500;
-/** A probe (a Heartbeat from the server) must be answered within this, or the session is suspect. */
+/**
+ * A probe (a Heartbeat from the server) before a second login with the same key replaces the session
+ * holding it: a session that does not answer within this is stale and is replaced.
+ */
 export const PROBE_TIMEOUT_MS = 1_000;
+/**
+ * A probe before visitors are trusted to a silent client must be answered within this, or the
+ * session is suspect (its waiting visitors are reset, new ones on arrival). The shortest deadline,
+ * not the usual one: a client that is alive but slow answers late, and refusing its visitors makes
+ * the tunnel stop working for them. 2 s covers an event loop held up 1.5 s (a loaded machine, a GC
+ * pause) and one lost segment on a 300 ms link; at 1 s, a client stopped 1.3 s at a time lost every
+ * visitor that came meanwhile. A dead client's first visitors wait this long; later ones are refused
+ * on arrival.
+ */
+export const LIVENESS_PROBE_TIMEOUT_MS = 2_000;
+/** On a long link that deadline is this many times its round trip (the shortest recent answer). */
+export const PROBE_RTT_FACTOR = 4;
+/** The longest deadline of that probe, however slow the answers were (below CHANNEL_WAIT_TIMEOUT_MS). */
+export const PROBE_TIMEOUT_MAX_MS = 4_000;
 /** A connection we end is destroyed this long after, if the peer has not closed it by then. */
 export const CHANNEL_LINGER_MS = 1000;
 /**

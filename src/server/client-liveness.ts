@@ -3,7 +3,46 @@
  * visitor: while visitors wait for a channel (or were assigned one and heard nothing back) and the
  * client has been silent for a moment, probe it on the control channel; an unanswered probe makes the
  * client suspect until its next sign of life, and the broker refuses visitors at once meanwhile.
+ *
+ * A client that is alive but slow must not be taken for a dead one: its visitors would be refused
+ * while the tunnel works. So a probe counts as unanswered only when nothing at all came from the
+ * client (on any of its channels) since it was sent, its deadline grows with the round trip the
+ * client's earlier answers showed (probeDeadlineMs), and the server reads what is waiting in its sockets before
+ * it gives its verdict (ControlSession.probe), in case its own event loop was the slow one.
  */
+import { LIVENESS_PROBE_TIMEOUT_MS, PROBE_RTT_FACTOR, PROBE_TIMEOUT_MAX_MS } from '../protocol/limits.js';
+
+/**
+ * The deadline of a probe, given the time the client's answers take on its link (ms, see
+ * AnswerTime): PROBE_RTT_FACTOR times that, never below LIVENESS_PROBE_TIMEOUT_MS nor above
+ * PROBE_TIMEOUT_MAX_MS.
+ */
+export function probeDeadlineMs(answerMs: number | undefined): number {
+  const adaptive = answerMs === undefined ? 0 : PROBE_RTT_FACTOR * answerMs;
+  return Math.min(PROBE_TIMEOUT_MAX_MS, Math.max(LIVENESS_PROBE_TIMEOUT_MS, Math.round(adaptive)));
+}
+
+/**
+ * The time a client's answers to probes take on its link: the shortest of the last few. A long
+ * round trip shows in every answer; a stall of the client (or of the server) only lengthens some,
+ * and must not stretch the deadline for a dead client's visitors (the LIVENESS_PROBE_TIMEOUT_MS floor is what
+ * absorbs stalls).
+ */
+export class AnswerTime {
+  static readonly KEEP = 8;
+  readonly #recent: number[] = [];
+
+  /** One answer that came `ms` after its probe was sent. */
+  sample(ms: number): void {
+    this.#recent.push(Math.max(0, ms));
+    if (this.#recent.length > AnswerTime.KEEP) this.#recent.shift();
+  }
+
+  /** The shortest recent answer time; undefined before the first answer. */
+  get ms(): number | undefined {
+    return this.#recent.length === 0 ? undefined : Math.min(...this.#recent);
+  }
+}
 
 /** What the liveness watch asks of its broker and session. */
 export interface LivenessHooks {
@@ -47,10 +86,11 @@ export class ClientLiveness {
     }
     this.#probing = true;
     const started = Date.now();
-    void this.#h.probe().then((alive) => {
+    void this.#h.probe().then((answered) => {
       this.#probing = false;
       if (this.#stopped) return;
-      if (alive) {
+      // A data channel that carried bytes from the client meanwhile is a sign of life too.
+      if (answered || this.#h.lastHeard() > started) {
         this.#suspectSince = undefined;
         this.watch();
         return;

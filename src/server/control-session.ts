@@ -6,11 +6,12 @@
  */
 import type { AddressBlockOption, AllowListEntry, PortRange } from '../identity/index.js';
 import type { SessionKeys } from '../protocol/handshake.js';
-import { MAX_AUTH_PORT_RANGES, PROBE_TIMEOUT_MS } from '../protocol/limits.js';
+import { MAX_AUTH_PORT_RANGES } from '../protocol/limits.js';
 import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage } from '../protocol/messages.js';
 import type { ServerConnection, SessionGrant } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
 import { type BrokerLimits, type BrokerTunnel, ChannelBroker } from './channel-broker.js';
+import { AnswerTime, probeDeadlineMs } from './client-liveness.js';
 import type { Metrics } from './metrics.js';
 import { intersectRanges } from './port-ranges.js';
 import { type OpenTunnelInfo, type TunnelCeilings, TunnelRegistry } from './tunnel-registry.js';
@@ -55,7 +56,11 @@ export class ControlSession {
   #keyRanges: readonly PortRange[];
   readonly #ceilings: TunnelCeilings;
   #idleTimer: NodeJS.Timeout | undefined;
-  #probe: { promise: Promise<boolean>; resolve: (alive: boolean) => void; timer: NodeJS.Timeout } | undefined;
+  #probe:
+    | { promise: Promise<boolean>; resolve: (alive: boolean) => void; timer: NodeJS.Timeout; sentAt: number }
+    | undefined;
+  /** How long the client's answers to probes take: the deadline of the next one grows with it. */
+  readonly #answerTime = new AnswerTime();
   #probeSeq = 0x8000_0000;
   readonly #onClosed: (s: ControlSession) => void;
 
@@ -142,18 +147,28 @@ export class ControlSession {
 
   /**
    * Asks the client for a sign of life (a Heartbeat it must answer). Resolves true as soon as
-   * anything arrives on the control channel, false after `timeoutMs` of silence or on close.
+   * anything arrives on the control channel, false after `timeoutMs` of silence or on close. The
+   * default deadline is probeDeadlineMs: at least LIVENESS_PROBE_TIMEOUT_MS, longer for a client whose
+   * answers all took long (a long round trip), bounded by PROBE_TIMEOUT_MAX_MS.
    */
-  probe(timeoutMs: number = PROBE_TIMEOUT_MS): Promise<boolean> {
+  probe(timeoutMs: number = this.probeDeadlineMs()): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     if (this.#probe) return this.#probe.promise;
     let resolve!: (alive: boolean) => void;
     const promise = new Promise<boolean>((r) => {
       resolve = r;
     });
-    const timer = setTimeout(() => this.#settleProbe(false), timeoutMs);
+    // The verdict waits one turn of the event loop after the deadline, so that what has arrived is
+    // read first: when the server's own loop was held up past the deadline (a loaded machine), the
+    // timer fires before the answer already waiting in the socket is read, and a live client would
+    // be called dead.
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (this.#probe?.promise === promise) this.#settleProbe(false);
+      });
+    }, timeoutMs);
     timer.unref();
-    this.#probe = { promise, resolve, timer };
+    this.#probe = { promise, resolve, timer, sentAt: Date.now() };
     this.#probeSeq = this.#probeSeq >= 0xffff_ffff ? 0x8000_0000 : this.#probeSeq + 1;
     this.#send({ type: 'Heartbeat', reply: false, seq: this.#probeSeq });
     return promise;
@@ -199,11 +214,17 @@ export class ControlSession {
     this.#onClosed(this);
   }
 
+  /** The deadline the next probe gets (see probe()). */
+  probeDeadlineMs(): number {
+    return probeDeadlineMs(this.#answerTime.ms);
+  }
+
   #settleProbe(alive: boolean): void {
     const p = this.#probe;
     if (!p) return;
     this.#probe = undefined;
     clearTimeout(p.timer);
+    if (alive) this.#answerTime.sample(Date.now() - p.sentAt);
     p.resolve(alive);
   }
 

@@ -104,7 +104,7 @@ test('a tunnel refused because its port is taken opens by itself once the port i
   assert.equal((await got).toString(), 'back');
 });
 
-test('a client that went silent: visitors are refused within about a second, not held', async (t) => {
+test('a client that went silent: visitors are refused within about two seconds, not held', async (t) => {
   const echo = await echoServer(t);
   const remotePort = await freePort();
   const pair = await startPair(t);

@@ -18,6 +18,8 @@ interface Script {
   alive: boolean;
   probes: number;
   heard: number;
+  /** The probe goes unanswered, but something else came from the client meanwhile. */
+  heardDuringProbe?: boolean;
 }
 
 function makeBroker(t: TestContext, limits: Partial<BrokerLimits> = {}, heartbeatMs = 60_000) {
@@ -28,7 +30,7 @@ function makeBroker(t: TestContext, limits: Partial<BrokerLimits> = {}, heartbea
       probe: async () => {
         script.probes += 1;
         await new Promise((r) => setTimeout(r, 20));
-        if (script.alive) script.heard = Date.now();
+        if (script.alive || script.heardDuringProbe) script.heard = Date.now();
         return script.alive;
       },
       lastHeardAt: () => script.heard,
@@ -220,6 +222,21 @@ describe('ChannelBroker', { timeout: 30_000 }, () => {
     const later = await visit();
     broker.visitor(later.accepted, tunnel());
     assert.equal(broker.stats().waiting, 1);
+  });
+
+  test('an unanswered probe while the client was heard from otherwise (a data channel): nobody is refused', async (t) => {
+    const { broker, script } = makeBroker(t, { freshMs: 10 });
+    script.alive = false;
+    script.heardDuringProbe = true;
+    script.heard = Date.now() - 1000;
+    const visit = await visitorFactory(t);
+    const waiting = await visit();
+    broker.visitor(waiting.accepted, tunnel());
+    await until(() => script.probes >= 2, 2000, 'a second probe (the first counted as alive)');
+    assert.equal(broker.stats().waiting, 1, 'the visitor still waits for its channel');
+    const next = await visit();
+    broker.visitor(next.accepted, tunnel());
+    assert.equal(broker.stats().waiting, 2, 'a new visitor is not refused: the client is not suspect');
   });
 
   test('an assigned visitor whose channel stays silent is reset when the probe fails', async (t) => {

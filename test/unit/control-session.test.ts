@@ -7,6 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
 import type { SessionKeys } from '../../src/protocol/handshake.js';
+import {
+  LIVENESS_PROBE_TIMEOUT_MS,
+  PROBE_RTT_FACTOR,
+  PROBE_TIMEOUT_MAX_MS,
+} from '../../src/protocol/limits.js';
+import { AnswerTime, probeDeadlineMs } from '../../src/server/client-liveness.js';
 import { ControlSession, type ServerContext } from '../../src/server/control-session.js';
 import { ControlSessionManager } from '../../src/server/control-session-manager.js';
 import { Metrics } from '../../src/server/metrics.js';
@@ -66,6 +72,44 @@ describe('ControlSession', () => {
     assert.equal(await a, false);
     const took = Date.now() - started;
     assert.ok(took >= 140 && took < 1000, `false after ${took} ms`);
+  });
+
+  test("probe(): an answer waiting in the socket when the server's own loop was held past the deadline counts", async (t) => {
+    const { s, client } = await session(t);
+    const verdict = s.probe(50);
+    const hb = await client.receive(1000);
+    // The answer is in the server's socket at once (loopback); then the server's loop is held up
+    // past the deadline, as on a loaded machine: its timer is due before the answer is read.
+    client.send({ type: 'Heartbeat', reply: true, seq: hb.type === 'Heartbeat' ? hb.seq : 0 });
+    const until = Date.now() + 200;
+    while (Date.now() < until) {
+      // busy: the event loop does not turn
+    }
+    assert.equal(await verdict, true, 'the client answered; the late server must not call it dead');
+  });
+
+  test('the probe deadline: LIVENESS_PROBE_TIMEOUT_MS at least, a multiple of a long round trip, bounded', async (t) => {
+    assert.equal(probeDeadlineMs(undefined), LIVENESS_PROBE_TIMEOUT_MS);
+    assert.equal(probeDeadlineMs(1), LIVENESS_PROBE_TIMEOUT_MS);
+    assert.equal(probeDeadlineMs(700), PROBE_RTT_FACTOR * 700);
+    assert.equal(probeDeadlineMs(60_000), PROBE_TIMEOUT_MAX_MS);
+    // The round trip is the shortest recent answer: one slow answer (a stall) does not stretch it.
+    const a = new AnswerTime();
+    a.sample(3);
+    a.sample(1800);
+    assert.equal(a.ms, 3);
+    for (let i = 0; i < AnswerTime.KEEP; i++) a.sample(700 + i);
+    assert.equal(a.ms, 700, 'only the last few answers count');
+    // A session whose client answers late: its next probe gets a longer deadline.
+    const { s, client } = await session(t);
+    assert.equal(s.probeDeadlineMs(), LIVENESS_PROBE_TIMEOUT_MS);
+    const answered = s.probe();
+    const hb = await client.receive(1000);
+    await new Promise((r) => setTimeout(r, 600));
+    client.send({ type: 'Heartbeat', reply: true, seq: hb.type === 'Heartbeat' ? hb.seq : 0 });
+    assert.equal(await answered, true);
+    assert.ok(s.probeDeadlineMs() >= PROBE_RTT_FACTOR * 600, `deadline ${s.probeDeadlineMs()} ms`);
+    assert.ok(s.probeDeadlineMs() <= PROBE_TIMEOUT_MAX_MS);
   });
 
   test('a client silent for three heartbeat intervals ends the session', async (t) => {
