@@ -6,77 +6,45 @@
  * refused, long before they would time out waiting for a channel.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CHANNEL_WAIT_TIMEOUT_MS } from '../../src/protocol/limits.js';
+import { MTT } from '../cli/run-mtt.js';
+import { loopbackServerArgs, spawnMttLogged } from '../lib/mtt-process.js';
 import { echoServer, freePort } from './harness.js';
 
-const MTT = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Proc {
-  child: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-}
-
-function spawnMtt(t: TestContext, args: string[]): Proc {
-  const child = spawn(process.execPath, [MTT, ...args, '--log-format', 'json'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  let buf = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
-    }
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGCONT');
-      child.kill('SIGKILL');
-    }
-  });
-  return { child, logs };
-}
 
 /** A server and a client with one tunnel to an echo service; resolves once the tunnel is active. */
 async function tunnel(t: TestContext) {
   const dir = await mkdtemp(join(tmpdir(), 'mtt-liveness-'));
+  // Nothing of the person running the tests is read or written: the config folder is the temp one.
+  const env = { MTT_CONFIG_DIR: dir };
   for (const k of ['client_key', 'host_key'])
-    await run(process.execPath, [MTT, 'keygen', '-f', join(dir, k)]);
+    await run(process.execPath, [MTT, 'keygen', '-f', join(dir, k)], { env: { ...process.env, ...env } });
   await writeFile(join(dir, 'allowed_keys'), await readFile(join(dir, 'client_key.pub')));
   const echo = await echoServer(t);
   const port = await freePort();
   const publicPort = await freePort();
-  const server = spawnMtt(t, [
-    'server',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--public-host',
-    '127.0.0.1',
-    '--host-key',
-    join(dir, 'host_key'),
-    '--allowed-keys',
-    join(dir, 'allowed_keys'),
-    '--admin-socket',
-    'off',
-  ]);
+  const server = spawnMttLogged(
+    t,
+    loopbackServerArgs(
+      port,
+      '--host-key',
+      join(dir, 'host_key'),
+      '--allowed-keys',
+      join(dir, 'allowed_keys'),
+      '--admin-socket',
+      'off',
+    ),
+    env,
+  );
   const config = {
     server: `127.0.0.1:${port}`,
     serverKey: (await readFile(join(dir, 'host_key.pub'), 'utf8')).trim(),
@@ -84,15 +52,8 @@ async function tunnel(t: TestContext) {
     tunnels: [{ name: 'echo', remotePort: publicPort, localHost: '127.0.0.1', localPort: echo.port }],
   };
   await writeFile(join(dir, 'client.json'), JSON.stringify(config));
-  const client = spawnMtt(t, ['client', '--config', join(dir, 'client.json')]);
-  const started = Date.now();
-  while (!client.logs.some((l) => l.msg === 'tunnel active')) {
-    assert.ok(
-      Date.now() - started < 15_000,
-      `no tunnel within 15 s: ${JSON.stringify(client.logs.slice(-3))}`,
-    );
-    await sleep(20);
-  }
+  const client = spawnMttLogged(t, ['client', '--config', join(dir, 'client.json')], env);
+  await client.waitLog((l) => l.msg === 'tunnel active', 15_000);
   return { server, client, publicPort };
 }
 
