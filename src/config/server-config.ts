@@ -47,6 +47,12 @@ export type ServerField = keyof typeof SERVER_FLAGS;
 const not = (iss: { input?: unknown }) =>
   iss.input === undefined ? '' : `, not ${JSON.stringify(iss.input)}`;
 
+const portError = (iss: { input?: unknown }) => `must be a port number from 0 to 65535${not(iss)}`;
+
+/** An optional file path (resolved later against the file's folder or the working folder). */
+const filePath = () =>
+  z.string({ error: 'must be a file path' }).min(1, { error: 'must be a file path, not empty' }).optional();
+
 const listenHost = (what: string) =>
   z
     .string({ error: (iss) => `must be an address to listen on (${what})${not(iss)}` })
@@ -60,29 +66,21 @@ export const serverConfigSchema = z
   .strictObject({
     $schema: z.string().optional(),
     port: z
-      .number({ error: (iss) => `must be a port number from 0 to 65535${not(iss)}` })
-      .int({ error: (iss) => `must be a port number from 0 to 65535${not(iss)}` })
-      .min(0, { error: (iss) => `must be a port number from 0 to 65535${not(iss)}` })
-      .max(65535, { error: (iss) => `must be a port number from 0 to 65535${not(iss)}` })
+      .number({ error: portError })
+      .int({ error: portError })
+      .min(0, { error: portError })
+      .max(65535, { error: portError })
       .default(SERVER_DEFAULTS.port)
       .describe('Control port: clients connect here (control and data channels). 0 picks a free port.'),
     host: listenHost('e.g. 0.0.0.0, :: or 127.0.0.1')
       .default(SERVER_DEFAULTS.host)
       .describe('Address the control port listens on.'),
-    hostKey: z
-      .string({ error: 'must be a file path' })
-      .min(1, { error: 'must be a file path, not empty' })
-      .optional()
-      .describe(
-        'The server identity key, created on first start. Default: host_key in the mtt config folder.',
-      ),
-    allowedKeys: z
-      .string({ error: 'must be a file path' })
-      .min(1, { error: 'must be a file path, not empty' })
-      .optional()
-      .describe(
-        'Client allow-list (authorized_keys style), applied live. Default: allowed_keys in the mtt config folder.',
-      ),
+    hostKey: filePath().describe(
+      'The server identity key, created on first start. Default: host_key in the mtt config folder.',
+    ),
+    allowedKeys: filePath().describe(
+      'Client allow-list (authorized_keys style), applied live. Default: allowed_keys in the mtt config folder.',
+    ),
     allowPorts: z
       .string({ error: (iss) => `must be a port list such as "10000-10100,2222"${not(iss)}` })
       .superRefine((v, ctx) => {
