@@ -224,6 +224,15 @@ export function assertLz4Available(): void {
   );
 }
 
+/**
+ * Loads the LZ4 implementation now instead of at the first compressed frame, so that a long-running
+ * command reports a fallback when it starts. The sender compresses only while a link backs up, so
+ * the first compressed frame may come much later, or never (docs/PROTOCOL.md).
+ */
+export function preloadLz4(): void {
+  lib();
+}
+
 /** The backend and the decompression error counts (for metrics). */
 export function compressionStats(): CompressionStats {
   return { backend, fallback, errors: { ...errors } };
