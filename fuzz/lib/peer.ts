@@ -6,7 +6,7 @@
  */
 import { createHash, type KeyObject, sign } from 'node:crypto';
 import { identityFromSeed } from '../../src/identity/identity.js';
-import { ClientHandshake, CONTEXT, ServerHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake, CONTEXT, ServerHandshake } from '../../src/protocol/handshake-machines.js';
 import {
   type ClientHello,
   encodeMessage,

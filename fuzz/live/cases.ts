@@ -6,7 +6,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { ClientHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake } from '../../src/protocol/handshake-machines.js';
 import {
   decodeServerMessage,
   encodeMessage,

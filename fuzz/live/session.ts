@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { ClientHandshake, DataClientHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake, DataClientHandshake } from '../../src/protocol/handshake-machines.js';
 import { CHANNEL_WAIT_TIMEOUT_MS } from '../../src/protocol/limits.js';
 import {
   type ClientMessage,

@@ -10,7 +10,7 @@
 import type { Duplex } from 'node:stream';
 import { AuthRejectedError, ProtocolError } from '../../src/protocol/errors.js';
 import { FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { acceptDataHello, ServerHandshake } from '../../src/protocol/handshake.js';
+import { acceptDataHello, ServerHandshake } from '../../src/protocol/handshake-machines.js';
 import {
   type ClientMessage,
   decodeClientMessage,

@@ -12,7 +12,7 @@ import {
   ClientHandshake,
   DataClientHandshake,
   ServerHandshake,
-} from '../../src/protocol/handshake.js';
+} from '../../src/protocol/handshake-machines.js';
 import {
   type ClientHello,
   decodeClientMessage,

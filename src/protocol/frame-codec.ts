@@ -7,6 +7,10 @@
  *            | AEAD(key, nonce_base | counter u64 BE, codec u8 | packed, aad = len)   (keyed mode)
  * packed     = plaintext                       when codec = 0 (stored)
  *            | size u32 LE | LZ4 block         when codec = 1 (LZ4)
+ *
+ * Over 400 lines on purpose: the encoder and the decoder are the two halves of the one layout above
+ * (length, nonce counter, codec byte, AEAD), and each is checked against the other line by line; kept
+ * in one file, a change to the frame format cannot land on one side only.
  */
 import {
   createCipheriv,

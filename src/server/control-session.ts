@@ -5,7 +5,7 @@
  * before trusting it with visitors and the session manager before refusing a second login.
  */
 import type { AddressBlockOption, AllowListEntry, PortRange } from '../identity/index.js';
-import type { SessionKeys } from '../protocol/handshake.js';
+import type { SessionKeys } from '../protocol/handshake-machines.js';
 import { MAX_AUTH_PORT_RANGES } from '../protocol/limits.js';
 import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage } from '../protocol/messages.js';
 import type { ServerConnection, SessionGrant } from '../transport/handshake.js';

@@ -12,7 +12,7 @@ import {
   type HandshakeIdentity,
   ServerHandshake,
   type SessionKeys,
-} from '../protocol/handshake.js';
+} from '../protocol/handshake-machines.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../protocol/limits.js';
 import {
   type AuthFail,

@@ -78,7 +78,7 @@ test('a half handshake times out and is closed; others still connect', async (t)
   const conn = new FramedConnection<ServerMessage, ClientMessage>(s, decodeServerMessage);
   // Send a valid ClientHello, read the ServerHello, then say nothing more.
   const encoder = new FrameEncoder();
-  const { ClientHandshake } = await import('../../src/protocol/handshake.js');
+  const { ClientHandshake } = await import('../../src/protocol/handshake-machines.js');
   const hs = new ClientHandshake({ identity: clientIdentity, checkServerKey: () => {} });
   s.write(encoder.encodeToBuffer(hs.hello()));
   const sh = await conn.receive(2000);

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { ClientHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake } from '../../src/protocol/handshake-machines.js';
 import {
   type ClientMessage,
   decodeServerMessage,

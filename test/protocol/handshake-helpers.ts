@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 import { identityFromSeed } from '../../src/identity/index.js';
 import { ProtocolError } from '../../src/protocol/errors.js';
 import { FrameDecoder } from '../../src/protocol/frame-codec.js';
-import type { HandshakeIdentity } from '../../src/protocol/handshake.js';
+import type { HandshakeIdentity } from '../../src/protocol/handshake-machines.js';
 import {
   type ClientHello,
   decodeClientMessage,

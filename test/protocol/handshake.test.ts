@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { AuthRejectedError } from '../../src/protocol/errors.js';
 import { type DirectionKeys, FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
-import { ClientHandshake, ServerHandshake } from '../../src/protocol/handshake.js';
+import { ClientHandshake, ServerHandshake } from '../../src/protocol/handshake-machines.js';
 import {
   type ClientHello,
   type ClientMessage,

@@ -19,7 +19,7 @@ import {
   ClientHandshake,
   DataClientHandshake,
   ServerHandshake,
-} from '../../src/protocol/handshake.js';
+} from '../../src/protocol/handshake-machines.js';
 import {
   decodeMessage,
   encodeMessage,

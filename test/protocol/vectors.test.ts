@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FrameDecoder } from '../../src/protocol/frame-codec.js';
-import { ed25519PublicKey } from '../../src/protocol/handshake.js';
+import { ed25519PublicKey } from '../../src/protocol/handshake-machines.js';
 import { decodeMessage, MESSAGES, sentBy } from '../../src/protocol/messages.js';
 import { openFrame } from './fixtures.js';
 import {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, type TestContext, test } from 'node:test';
 import { formatPublicKeyLine, generateIdentity, parseAllowList } from '../../src/identity/index.js';
-import type { SessionKeys } from '../../src/protocol/handshake.js';
+import type { SessionKeys } from '../../src/protocol/handshake-machines.js';
 import {
   LIVENESS_PROBE_TIMEOUT_MS,
   PROBE_RTT_FACTOR,
