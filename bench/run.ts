@@ -261,7 +261,8 @@ async function main(): Promise<number> {
   const loadTimer = setInterval(() => loads.push(os.loadavg()[0] as number), 10_000);
   loadTimer.unref();
 
-  const logDir = path.join(opts.outDir, 'logs');
+  // Each profile keeps its own logs: a WAN run must not wipe the loopback run's (nor the other way).
+  const logDir = path.join(opts.outDir, opts.profile === 'wan' ? 'logs-wan' : 'logs');
   rmSync(logDir, { recursive: true, force: true });
   mkdirSync(logDir, { recursive: true });
 

@@ -409,7 +409,7 @@ for each of its two paths on a busy machine), so \`--conns 1000\` saves up to ha
 takes about 10 minutes, and its self-check one more. \`--seconds\` (10 by default) is most of the rest.
 
 \`--out FILE\` sets the JSON results file (default \`.bench-out/bench-results.json\`, or
-\`bench-wan-results.json\`); child process logs go to \`.bench-out/logs/\`. OpenSSH, iperf3, wrk and nginx
+\`bench-wan-results.json\`); child process logs go to \`.bench-out/logs/\` (\`logs-wan/\`). OpenSSH, iperf3, wrk and nginx
 are installed with apt-get when missing and running as root; otherwise the harness prints what to
 install and reports those paths as skipped. The WAN profile stops at once, naming the apt-get line,
 when \`ip\`, \`tc\`, \`nft\`, \`gcc\` or \`ping\` is missing. \`npm run bench -- --help\` lists every option.
