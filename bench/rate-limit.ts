@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseRate } from '../src/config/rate.js';
 import { formatPublicKeyLine, generateIdentity, writeIdentityFiles } from '../src/identity/index.js';
+import { freePort } from '../test/lib/free-port.js';
 
 const MTT = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -49,14 +50,6 @@ function options(argv: string[]): Options {
     warmupSeconds: quick ? 0.5 : 1,
     runs: Number(values.runs ?? (quick ? 1 : 3)),
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A child `mtt …`; resolves once its stderr shows `ready`. */

@@ -24,6 +24,7 @@ import {
 import { type ClientMessage, decodeServerMessage, type ServerMessage } from '../../src/protocol/messages.js';
 import { FramedConnection } from '../../src/transport/framed-connection.js';
 import { runClientHandshake } from '../../src/transport/handshake.js';
+import { freePort } from '../../test/lib/free-port.js';
 import { deepestStack, describeError, isHarnessBug, signatureOf } from '../lib/outcome.js';
 import { identityOf } from '../lib/peer.js';
 import { fmtInt, fmtMiB } from '../lib/report.js';
@@ -193,15 +194,6 @@ async function listenEcho(): Promise<Server & { port: number }> {
     for (const s of sockets) s.destroy();
   });
   return Object.assign(server, { port: (server.address() as AddressInfo).port });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen({ host: '127.0.0.1', port: 0 });
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Sends bytes through the tunnel and waits for the echo; resolves with the time, or an error. */

@@ -59,15 +59,7 @@ export function captureLog(): {
   return { log, lines, waitFor };
 }
 
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen({ host: '127.0.0.1', port: 0 });
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from '../lib/free-port.js';
 
 /** Starts a TCP server on loopback port 0 and closes it (and its sockets) after the test. */
 export async function listen(

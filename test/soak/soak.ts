@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatPublicKeyLine, generateIdentity, writeIdentityFiles } from '../../src/identity/index.js';
 import { MAX_IDLE_DATA_CHANNELS } from '../../src/protocol/limits.js';
+import { freePort } from '../lib/free-port.js';
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 const SAMPLE_MS = 10_000;
@@ -118,13 +119,6 @@ async function listen(onSocket: (s: Socket) => void): Promise<Server & { port: n
   server.listen({ host: '127.0.0.1', port: 0 });
   await once(server, 'listening');
   return Object.assign(server, { port: (server.address() as AddressInfo).port });
-}
-
-async function freePort(): Promise<number> {
-  const s = await listen(() => {});
-  const { port } = s;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** The long transfer's content: a deterministic 1 MiB block repeated. */
