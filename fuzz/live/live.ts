@@ -355,6 +355,26 @@ function mergeSessions(all: SessionSummary[]): SessionSummary {
   return out;
 }
 
+/**
+ * A server for session cases in a folder of its own, the session key allowed, tunnel ports
+ * `low`..`low + 9`; `close()` stops it and removes the folder.
+ */
+function sessionServer(low: number) {
+  const dir = mkdtempSync(join(tmpdir(), `mtt-fuzz-session-${process.pid}-`));
+  const ports = { low, high: low + 9 };
+  const child = new ServerChild({
+    dir,
+    allowed: formatPublicKeyLine(identityOf(SESSION_KEY_SEED).publicRaw, 'fuzz-session'),
+    allowPorts: ports,
+    format: 'json',
+  });
+  const close = async () => {
+    await child.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { child, ports, close };
+}
+
 /** Runs session cases one after another on a second server until `stop()`. */
 async function runSessions(
   o: LiveOptions,
@@ -363,16 +383,9 @@ async function runSessions(
   lane: number,
   lanes: number,
 ): Promise<SessionSummary> {
-  const dir = mkdtempSync(join(tmpdir(), `mtt-fuzz-session-${process.pid}-`));
   // Tunnel ports of its own, below the ephemeral range, so as not to meet other tests' ports.
-  const low = 20_000 + ((o.seed + process.pid + lane * 7) % 1000) * 10;
-  const ctxPorts = { low, high: low + 9 };
-  const child = new ServerChild({
-    dir,
-    allowed: formatPublicKeyLine(identityOf(SESSION_KEY_SEED).publicRaw, 'fuzz-session'),
-    allowPorts: ctxPorts,
-    format: 'json',
-  });
+  const server = sessionServer(20_000 + ((o.seed + process.pid + lane * 7) % 1000) * 10);
+  const { child, ports: ctxPorts } = server;
   const s: SessionSummary = {
     cases: 0,
     logins: {},
@@ -488,8 +501,7 @@ async function runSessions(
       });
     }
   } finally {
-    await child.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await server.close();
   }
   return s;
 }
@@ -803,15 +815,8 @@ export async function replaySession(f: Pick<Finding, 'seed' | 'index'>): Promise
     );
     return 0;
   }
-  const dir = mkdtempSync(join(tmpdir(), `mtt-fuzz-session-${process.pid}-`));
-  const low = 20_000 + (process.pid % 1000) * 10;
-  const ports = { low, high: low + 9 };
-  const child = new ServerChild({
-    dir,
-    allowed: formatPublicKeyLine(identityOf(SESSION_KEY_SEED).publicRaw, 'fuzz-session'),
-    allowPorts: ports,
-    format: 'json',
-  });
+  const server = sessionServer(20_000 + (process.pid % 1000) * 10);
+  const { child, ports } = server;
   try {
     const ready = await child.next();
     if (ready.type !== 'ready') throw new Error('the session server did not start');
@@ -829,7 +834,6 @@ export async function replaySession(f: Pick<Finding, 'seed' | 'index'>): Promise
     );
     return alive && left === 0 ? 0 : 1;
   } finally {
-    await child.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await server.close();
   }
 }

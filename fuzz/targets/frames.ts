@@ -190,6 +190,17 @@ function keyedCase(rng: Rng): FrameInput {
     plaintexts.push(p);
   }
   const keyAfter = prefix.length;
+  const input = (stream: Buffer, check: FrameInput['check'], plaintexts: Buffer[], intact: number) => ({
+    decoder,
+    keys,
+    counter,
+    keyAfter,
+    stream,
+    cuts: cutPoints(stream.length, rng),
+    check,
+    plaintexts,
+    intact,
+  });
   const n = 1 + rng.smallLen(5);
   const msgs: Message[] = [];
   for (let i = 0; i < n; i++)
@@ -212,19 +223,7 @@ function keyedCase(rng: Rng): FrameInput {
       plaintexts.push(encodeMessage(m));
     }
     const clean = Buffer.concat([...prefix, ...frames]);
-    if (mode === 'valid') {
-      return {
-        decoder,
-        keys,
-        counter,
-        keyAfter,
-        stream: clean,
-        cuts: cutPoints(clean.length, rng),
-        check: 'valid',
-        plaintexts,
-        intact: 0,
-      };
-    }
+    if (mode === 'valid') return input(clean, 'valid', plaintexts, 0);
     // After encryption: reorder, replay or drop a frame, or change bytes.
     const all = [...prefix, ...frames];
     const r = rng.int(5);
@@ -259,18 +258,7 @@ function keyedCase(rng: Rng): FrameInput {
     }
     if (stream.equals(clean)) intact = all.length;
     // A cleartext frame has no integrity: changed, it may well decode (differently).
-    const check = intact < prefix.length ? 'none' : 'after';
-    return {
-      decoder,
-      keys,
-      counter,
-      keyAfter,
-      stream,
-      cuts: cutPoints(stream.length, rng),
-      check,
-      plaintexts,
-      intact,
-    };
+    return input(stream, intact < prefix.length ? 'none' : 'after', plaintexts, intact);
   }
 
   // Before encryption: change the plaintext, the codec byte, the LZ4 size or block, then seal.
@@ -286,18 +274,7 @@ function keyedCase(rng: Rng): FrameInput {
       body = body.subarray(0, MAX_FRAME_LEN - TAG_LEN);
     frames.push(sealBody(keys, c++, body));
   }
-  const stream = Buffer.concat([...prefix, ...frames]);
-  return {
-    decoder,
-    keys,
-    counter,
-    keyAfter,
-    stream,
-    cuts: cutPoints(stream.length, rng),
-    check: 'none',
-    plaintexts: [],
-    intact: 0,
-  };
+  return input(Buffer.concat([...prefix, ...frames]), 'none', [], 0);
 }
 
 let caps: Buffer[] | undefined;
