@@ -6,34 +6,20 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { privateNginxConfig } from '../../test/lib/nginx-config.js';
 import { freePort, httpProbe, waitReady } from './net.js';
 import type { Proc, Scope } from './procs.js';
 import { isRoot } from './tools.js';
 import { type Topology, targetOn } from './topology.js';
 
 function config(dir: string, host: string, port: number): string {
-  return `# mtt bench: a private nginx
-${isRoot() ? 'user www-data;\n' : ''}worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen ${host}:${port} backlog=4096;
-    location / {
-      default_type text/plain;
-      return 200 "ok\\n";
-    }
-  }
-}
-`;
+  return privateNginxConfig(dir, {
+    top: ['# mtt bench: a private nginx', ...(isRoot() ? ['user www-data;'] : [])],
+    workerConnections: 8192,
+    http: ['access_log off;'],
+    listen: `${host}:${port} backlog=4096`,
+    answer: 'ok',
+  });
 }
 
 /** Starts nginx on the service side and waits until it answers; it ends with `scope`. */

@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
+import { privateNginxConfig } from '../lib/nginx-config.js';
 import { findProgram } from '../lib/programs.js';
 import { freePort, listen, startPair, tunnelsActive } from './harness.js';
 
@@ -26,29 +27,16 @@ async function startNginx(t: TestContext): Promise<{ port: number; log: string }
   const log = join(dir, 'access.log');
   await writeFile(
     join(dir, 'nginx.conf'),
-    `daemon off;
-master_process off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';
-  access_log ${log} pp;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port} proxy_protocol;
-    location / {
-      default_type text/plain;
-      return 200 "$proxy_protocol_addr $proxy_protocol_port\\n";
-    }
-  }
-}
-`,
+    privateNginxConfig(dir, {
+      top: ['master_process off;'],
+      workerConnections: 64,
+      http: [
+        "log_format pp '$proxy_protocol_addr $proxy_protocol_port $remote_addr';",
+        `access_log ${log} pp;`,
+      ],
+      listen: `127.0.0.1:${port} proxy_protocol`,
+      answer: '$proxy_protocol_addr $proxy_protocol_port',
+    }),
   );
   const proc: ChildProcess = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], {
     stdio: ['ignore', 'ignore', 'pipe'],
