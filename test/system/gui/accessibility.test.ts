@@ -4,12 +4,12 @@
  * announced and focused; switches named by their tunnel; switches still drawn in forced-colors mode.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { startDashboard } from '../../../src/gui/dashboard/index.js';
 import { LateClient } from '../../../src/gui/setup.js';
 import { type AxeViolation, axeViolations, describeViolations } from './lib/axe.js';
-import { launchBrowser } from './lib/browser.js';
+import { launchBrowser, type TestBrowser } from './lib/browser.js';
 import { demoClient, demoGui } from './lib/demo-state.js';
 
 const UI = 10_000;
@@ -143,6 +143,30 @@ test('axe-core finds nothing in the first-run setup view', { timeout: 180_000 },
   assert.equal(found.join('\n'), '', 'axe-core violations');
 });
 
+/**
+ * The demo client's dashboard (with the GUI's extras unless gui is false) in a fresh browser page,
+ * once its tunnel cards show.
+ */
+async function openDemo(
+  t: TestContext,
+  context: Parameters<TestBrowser['context']>[0] = {},
+  { gui = true }: { gui?: boolean } = {},
+) {
+  const client = demoClient();
+  const dash = await startDashboard({
+    state: client,
+    tunnels: client,
+    ...(gui ? { extra: () => ({ gui: demoGui() }) } : {}),
+  });
+  t.after(() => dash.close());
+  const b = await launchBrowser();
+  t.after(() => b.close());
+  const page = await (await b.context(context)).newPage();
+  await page.goto(dash.loginUrl);
+  await page.locator('[data-tunnel="web"]').waitFor({ timeout: UI });
+  return { client, page };
+}
+
 /** The focused element's id, role and name. */
 const focused = (page: Page) =>
   page.evaluate(() => {
@@ -157,14 +181,7 @@ const focused = (page: Page) =>
 test('keyboard: the tabs follow the tab pattern; field errors are announced and focused; switches are named', {
   timeout: 120_000,
 }, async (t) => {
-  const client = demoClient();
-  const dash = await startDashboard({ state: client, tunnels: client, extra: () => ({ gui: demoGui() }) });
-  t.after(() => dash.close());
-  const b = await launchBrowser();
-  t.after(() => b.close());
-  const page = await (await b.context()).newPage();
-  await page.goto(dash.loginUrl);
-  await page.locator('[data-tunnel="web"]').waitFor({ timeout: UI });
+  const { page } = await openDemo(t);
 
   // One tab stop; arrows move and select; Home/End jump; each tab controls a labelled panel.
   await page.getByRole('tab', { name: /^Tunnels/ }).focus();
@@ -212,20 +229,13 @@ test('keyboard: the tabs follow the tab pattern; field errors are announced and 
 test('narrow screens: nothing is wider than 320 px in any state; IPv6 targets show in brackets', {
   timeout: 120_000,
 }, async (t) => {
-  const client = demoClient();
-  const dash = await startDashboard({ state: client, tunnels: client, extra: () => ({ gui: demoGui() }) });
-  t.after(() => dash.close());
-  const b = await launchBrowser();
-  t.after(() => b.close());
-  const page = await (await b.context({ width: 320, height: 640 })).newPage();
+  const { client, page } = await openDemo(t, { width: 320, height: 640 });
   const width = () =>
     page.evaluate(
       () =>
         (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
           .documentElement.scrollWidth,
     );
-  await page.goto(dash.loginUrl);
-  await page.locator('[data-tunnel="web"]').waitFor({ timeout: UI });
   assert.equal(
     await page.locator('[data-tunnel="grafana"] [data-field="local"]').textContent(),
     '[::1]:3001',
@@ -264,14 +274,7 @@ test('narrow screens: nothing is wider than 320 px in any state; IPv6 targets sh
 });
 
 test('forced-colors mode keeps the switches and the status marks visible', { timeout: 60_000 }, async (t) => {
-  const client = demoClient();
-  const dash = await startDashboard({ state: client, tunnels: client });
-  t.after(() => dash.close());
-  const b = await launchBrowser();
-  t.after(() => b.close());
-  const page = await (await b.context({ forcedColors: true })).newPage();
-  await page.goto(dash.loginUrl);
-  await page.locator('[data-tunnel="web"]').waitFor({ timeout: UI });
+  const { page } = await openDemo(t, { forcedColors: true }, { gui: false });
   const slider = page.locator('[data-tunnel="web"] .slider');
   const style = await slider.evaluate((el) => {
     const g = globalThis as unknown as { getComputedStyle(e: unknown): Record<string, string> };

@@ -43,19 +43,17 @@ async function runtimeDir(t: TestContext): Promise<string> {
   return dir;
 }
 
-test('Quit from the tray asks first while a download runs, then ends it and the process at once', {
-  timeout: 90_000,
-}, async (t) => {
+/**
+ * A real server and `mtt gui --no-window` with one tunnel `dl` to an endless download, on the given
+ * session bus; returns once the dashboard's event stream reports the tunnel active.
+ */
+async function guiWithDownloadTunnel(t: TestContext, busAddress: string) {
   const remotePort = await freePort();
   const service = await endlessService(t);
   const setup = await startRealSetup(t, [{ name: 'dl', remotePort, localPort: service }]);
-  const bus = await startPrivateBus();
-  t.after(() => bus.close());
-  const host = await TestTrayHost.start(bus.address);
-  t.after(() => host.close());
   const gui = spawnGui(t, ['--config', setup.configPath, '--no-window'], {
     ...process.env,
-    DBUS_SESSION_BUS_ADDRESS: bus.address,
+    DBUS_SESSION_BUS_ADDRESS: busAddress,
     MTT_CONFIG_DIR: setup.dir,
     XDG_RUNTIME_DIR: await runtimeDir(t),
   });
@@ -65,6 +63,17 @@ test('Quit from the tray asks first while a download runs, then ends it and the 
   });
   t.after(() => sse.close());
   await sse.waitFor<DashboardUpdate>('state', (u) => u.snapshot.tunnels[0]?.status === 'active', 15_000);
+  return { remotePort, gui, sse };
+}
+
+test('Quit from the tray asks first while a download runs, then ends it and the process at once', {
+  timeout: 90_000,
+}, async (t) => {
+  const bus = await startPrivateBus();
+  t.after(() => bus.close());
+  const host = await TestTrayHost.start(bus.address);
+  t.after(() => host.close());
+  const { remotePort, gui, sse } = await guiWithDownloadTunnel(t, bus.address);
 
   // A visitor downloads through the tunnel.
   const visitor = await dial(remotePort);
@@ -105,21 +114,7 @@ test('Quit from the tray asks first while a download runs, then ends it and the 
 });
 
 test('SIGTERM with an open connection ends it and the process', { timeout: 60_000 }, async (t) => {
-  const remotePort = await freePort();
-  const service = await endlessService(t);
-  const setup = await startRealSetup(t, [{ name: 'dl', remotePort, localPort: service }]);
-  const gui = spawnGui(t, ['--config', setup.configPath, '--no-window'], {
-    ...process.env,
-    DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus',
-    MTT_CONFIG_DIR: setup.dir,
-    XDG_RUNTIME_DIR: await runtimeDir(t),
-  });
-  const url = new URL((await gui.waitForOutput(/Dashboard: (\S+)/))[1]!);
-  const sse = await SseReader.open(Number(url.port), {
-    Authorization: `Bearer ${url.searchParams.get('token')}`,
-  });
-  t.after(() => sse.close());
-  await sse.waitFor<DashboardUpdate>('state', (u) => u.snapshot.tunnels[0]?.status === 'active', 15_000);
+  const { remotePort, gui, sse } = await guiWithDownloadTunnel(t, 'unix:path=/nonexistent/bus');
   const visitor = await dial(remotePort);
   visitor.on('error', () => {});
   visitor.resume();
