@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 
@@ -18,10 +18,16 @@ export const ICON_NAME = 'minitcptunnel';
 /** The app's icon, shipped with the web app. */
 const ICON_SOURCE = fileURLToPath(new URL('../web/favicon.svg', import.meta.url));
 
+/** An XDG base folder from the environment, if it is an absolute path. */
+function absolute(value: string | undefined): string | undefined {
+  return value && isAbsolute(value) ? value : undefined;
+}
+
 /** The XDG folders the entries go in. */
 export function desktopPaths(env: NodeJS.ProcessEnv = process.env) {
-  const config = env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config');
-  const data = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  // Empty or relative values are ignored, as the XDG base directory spec says.
+  const config = absolute(env.XDG_CONFIG_HOME) ?? join(env.HOME || homedir(), '.config');
+  const data = absolute(env.XDG_DATA_HOME) ?? join(env.HOME || homedir(), '.local', 'share');
   return {
     autostart: join(config, 'autostart', DESKTOP_ID),
     launcher: join(data, 'applications', DESKTOP_ID),
