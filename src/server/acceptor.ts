@@ -45,6 +45,12 @@ export interface AcceptorOptions {
   metrics: Metrics;
   maxUnauthenticated?: number;
   maxPerSource?: number;
+  /**
+   * Extra unfinished handshakes allowed from `source` (a sourceKey): the live client's own address
+   * opens its data channels in bursts (up to MAX_CHANNELS_WANTED at once), which the per-source cap
+   * for strangers must not refuse. Default: none.
+   */
+  extraPerSource?(source: string): number;
   firstFrameTimeoutMs?: number;
   handshakeTimeoutMs?: number;
   /** A connection silent this long in the middle of a frame is closed (PARTIAL_FRAME_TIMEOUT_MS). */
@@ -87,11 +93,12 @@ export class Acceptor {
     const peer = `${address}:${socket.remotePort}`;
     const source = sourceKey(address);
     const fromSource = this.#perSource.get(source) ?? 0;
-    if (this.#total >= this.#maxTotal || fromSource >= this.#maxPerSource) {
-      const perSource = fromSource >= this.#maxPerSource;
+    const maxFromSource = this.#maxPerSource + (this.#o.extraPerSource?.(source) ?? 0);
+    if (this.#total >= this.#maxTotal || fromSource >= maxFromSource) {
+      const perSource = fromSource >= maxFromSource;
       log.warn('connection refused: too many handshakes in progress', {
         peer,
-        limit: perSource ? `${this.#maxPerSource} per source` : `${this.#maxTotal} in total`,
+        limit: perSource ? `${maxFromSource} per source` : `${this.#maxTotal} in total`,
       });
       this.#o.metrics.authFailed(perSource ? 'handshakes_per_source' : 'handshakes_total', { peer });
       socket.destroy();

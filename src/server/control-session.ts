@@ -43,6 +43,8 @@ export class ControlSession {
   readonly comment: string;
   /** The client's control-channel address, "host:port". */
   readonly peer: string;
+  /** The client's address alone (its data channels come from there). */
+  readonly clientAddress: string | undefined;
   /** When the session was established (Date.now()). */
   readonly since = Date.now();
   readonly log: Logger;
@@ -81,6 +83,7 @@ export class ControlSession {
     this.fingerprint = opts.entry.fingerprint;
     this.comment = opts.entry.comment;
     this.peer = opts.peer;
+    this.clientAddress = remoteAddressOf(opts.conn);
     this.#keyRanges = opts.entry.options.permitListen;
     this.#ceilings = keyCeilings(opts.entry);
     this.log = opts.ctx.log.child({ client: opts.entry.fingerprint });
@@ -94,7 +97,7 @@ export class ControlSession {
       log: this.log,
       refusalLog: this.refusalLog,
       heartbeatMs: opts.ctx.heartbeatMs,
-      clientAddress: remoteAddressOf(opts.conn),
+      clientAddress: this.clientAddress,
       ...(opts.ctx.brokerLimits ? { limits: opts.ctx.brokerLimits } : {}),
     });
     this.#registry = new TunnelRegistry({

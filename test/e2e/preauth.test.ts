@@ -169,6 +169,41 @@ test('replayed DataHellos from another address do not keep the client from servi
   assert.ok(took < 10_000, `60 connections took ${took} ms`);
 });
 
+test("the live client's own burst of data channels is not refused by the per-source cap for strangers", async (t) => {
+  const echo = await echoServer(t);
+  const remotePort = await freePort();
+  const cap = captureLog();
+  // No channels opened ahead: 100 visitors at once make the server ask for dozens of channels, which
+  // the client dials at once from its own address. With the strangers' cap at 1 (8 by default, which a
+  // busy server's backlog of the client's handshakes also passes), any two at once would be refused.
+  const pair = await startPair(t, {
+    server: { log: cap.log, maxUnauthenticatedPerSource: 1 },
+    client: { dataChannelPool: 0 },
+    tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
+  });
+  await tunnelsActive(pair.client);
+  const results = await Promise.all(
+    Array.from({ length: 100 }, async (_, i) => {
+      const s = await dial(remotePort, { allowHalfOpen: true });
+      const got = readAll(s);
+      s.end(`connection ${i}`);
+      return (await got).toString();
+    }),
+  );
+  assert.deepEqual(
+    results,
+    Array.from({ length: 100 }, (_, i) => `connection ${i}`),
+  );
+  const refused = cap.lines.filter((l) => l.msg === 'connection refused: too many handshakes in progress');
+  assert.deepEqual(refused, [], "none of the client's channels was refused");
+  // A stranger from another address still gets only its 1.
+  const attack = holdConnections(t, pair.server.address.port, 20);
+  await cap.waitFor(
+    (l) => l.msg === 'connection refused: too many handshakes in progress' && l.limit === '1 per source',
+  );
+  attack.stop();
+});
+
 test('an unauthenticated refusal is not believed and its text never shown; a version mismatch is shown in our words', async (t) => {
   const evil = 'EVIL \u001b]0;owned\u0007 text';
   const answers: Array<ServerMessage> = [
