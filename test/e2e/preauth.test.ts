@@ -52,6 +52,22 @@ function holdConnections(t: TestContext, port: number, n: number, onConnect: (s:
   return { live, stop };
 }
 
+/** Opens `n` visitors to `port` at once; each sends its own line and reads back what the echo returns. */
+function echoEach(port: number, n: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const s = await dial(port, { allowHalfOpen: true });
+      const got = readAll(s);
+      s.end(`connection ${i}`);
+      return (await got).toString();
+    }),
+  );
+}
+
+function expectedEchoes(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `connection ${i}`);
+}
+
 function closed(s: Socket): Promise<number> {
   return new Promise((resolve) => {
     s.resume();
@@ -153,19 +169,8 @@ test('replayed DataHellos from another address do not keep the client from servi
     (l) => l.msg === 'data channel refused: too many unproven channels' || l.limit === '8 per source',
   );
   const started = Date.now();
-  const results = await Promise.all(
-    Array.from({ length: 60 }, async (_, i) => {
-      const s = await dial(remotePort, { allowHalfOpen: true });
-      const got = readAll(s);
-      s.end(`connection ${i}`);
-      return (await got).toString();
-    }),
-  );
+  assert.deepEqual(await echoEach(remotePort, 60), expectedEchoes(60));
   const took = Date.now() - started;
-  assert.deepEqual(
-    results,
-    Array.from({ length: 60 }, (_, i) => `connection ${i}`),
-  );
   assert.ok(took < 10_000, `60 connections took ${took} ms`);
 });
 
@@ -182,18 +187,7 @@ test("the live client's own burst of data channels is not refused by the per-sou
     tunnels: [{ name: 'e', remotePort, localHost: '127.0.0.1', localPort: echo.port }],
   });
   await tunnelsActive(pair.client);
-  const results = await Promise.all(
-    Array.from({ length: 100 }, async (_, i) => {
-      const s = await dial(remotePort, { allowHalfOpen: true });
-      const got = readAll(s);
-      s.end(`connection ${i}`);
-      return (await got).toString();
-    }),
-  );
-  assert.deepEqual(
-    results,
-    Array.from({ length: 100 }, (_, i) => `connection ${i}`),
-  );
+  assert.deepEqual(await echoEach(remotePort, 100), expectedEchoes(100));
   const refused = cap.lines.filter((l) => l.msg === 'connection refused: too many handshakes in progress');
   assert.deepEqual(refused, [], "none of the client's channels was refused");
   // A stranger from another address still gets only its 1.
