@@ -8,6 +8,7 @@ import type { AddressBlockOption, AllowListEntry, PortRange } from '../identity/
 import type { SessionKeys } from '../protocol/handshake-machines.js';
 import { MAX_AUTH_PORT_RANGES } from '../protocol/limits.js';
 import { type ClientMessage, PROTOCOL_VERSION, type ServerMessage } from '../protocol/messages.js';
+import { sourceKey } from '../transport/addresses.js';
 import type { ServerConnection, SessionGrant } from '../transport/handshake.js';
 import type { Logger } from '../util/logger.js';
 import { type BrokerLimits, type BrokerTunnel, ChannelBroker } from './channel-broker.js';
@@ -45,6 +46,8 @@ export class ControlSession {
   readonly peer: string;
   /** The client's address alone (its data channels come from there). */
   readonly clientAddress: string | undefined;
+  /** That address as the acceptor counts sources (sourceKey), worked out once. */
+  readonly clientSource: string | undefined;
   /** When the session was established (Date.now()). */
   readonly since = Date.now();
   readonly log: Logger;
@@ -84,6 +87,7 @@ export class ControlSession {
     this.comment = opts.entry.comment;
     this.peer = opts.peer;
     this.clientAddress = remoteAddressOf(opts.conn);
+    this.clientSource = this.clientAddress === undefined ? undefined : sourceKey(this.clientAddress);
     this.#keyRanges = opts.entry.options.permitListen;
     this.#ceilings = keyCeilings(opts.entry);
     this.log = opts.ctx.log.child({ client: opts.entry.fingerprint });

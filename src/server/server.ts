@@ -16,7 +16,6 @@ import {
   type PortRange,
 } from '../identity/index.js';
 import { HEARTBEAT_INTERVAL_MS, MAX_UNPROVEN_DATA_CHANNELS } from '../protocol/limits.js';
-import { sourceKey } from '../transport/addresses.js';
 import { type RateLimitOptions, rateLimitedLogger } from '../util/log-rate-limiter.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { type MetricsListener, serveMetricsHttp } from '../util/prometheus.js';
@@ -152,12 +151,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
     // (MAX_UNPROVEN_DATA_CHANNELS, proof deadline) holds them, not the cap for strangers.
     extraPerSource: (source) => {
       const current = sessions.current;
-      return current &&
-        !current.closed &&
-        current.clientAddress !== undefined &&
-        sourceKey(current.clientAddress) === source
-        ? MAX_UNPROVEN_DATA_CHANNELS
-        : 0;
+      return current && !current.closed && current.clientSource === source ? MAX_UNPROVEN_DATA_CHANNELS : 0;
     },
     ...(opts.firstFrameTimeoutMs !== undefined ? { firstFrameTimeoutMs: opts.firstFrameTimeoutMs } : {}),
     ...(opts.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
