@@ -74,9 +74,15 @@ export function SettingsView({ gui }: { gui: GuiState }) {
   const [busy, setBusy] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
   const dirty = JSON.stringify(draft) !== JSON.stringify(draftOf(gui.settings));
-  // Follow outside changes (the file edited) while the user has not started editing.
+  // Follow outside changes (the file edited) while the user has not started editing. The draft is
+  // compared with the settings it was made from, when the change arrives: an effect runs after the
+  // first paint, and what was typed before it must not be reset.
+  const shown = useRef(gui.settings);
   useEffect(() => {
-    if (!dirty) setDraft(draftOf(gui.settings));
+    const before = shown.current;
+    shown.current = gui.settings;
+    if (JSON.stringify(before) === JSON.stringify(gui.settings)) return;
+    setDraft((d) => (JSON.stringify(d) === JSON.stringify(draftOf(before)) ? draftOf(gui.settings) : d));
   }, [JSON.stringify(gui.settings)]);
 
   const submit = async (ev: Event) => {

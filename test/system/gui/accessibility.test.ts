@@ -29,6 +29,8 @@ test('axe-core finds nothing in any view or state, light and dark, 1280 and 320 
         tunnels: client,
         extra: () => ({ gui: demoGui() }),
       });
+      // Closed here too, so that a failed step cannot leave a server holding the process open.
+      t.after(() => dash.close());
       const ctx = await b.context({ colorScheme: scheme, width, height: 900, bypassCSP: true });
       const page = await ctx.newPage();
       const scan = async (where: string) => {
@@ -292,4 +294,63 @@ test('forced-colors mode keeps the switches and the status marks visible', { tim
     });
   assert.notEqual(await knob('web'), await knob('grafana'));
   assert.equal(await page.locator('[data-tunnel="ssh-nas"] .pill-symbol').textContent(), '!');
+});
+
+test('settings: a value typed before the view has finished mounting is kept (the field error shows)', {
+  timeout: 60_000,
+}, async (t) => {
+  const { page } = await openDemo(t);
+  // Hold the page's timers: Preact runs effects after paint, from a timer, so the view is mounted
+  // but its effects have not run when the value is typed, as on a busy machine.
+  await page.clock.install();
+  await page.clock.pauseAt(Date.now() + 60_000);
+  await page.getByRole('tab', { name: /^Settings/ }).click();
+  await page.getByLabel('Heartbeat interval (seconds)').fill('0');
+  await page.clock.runFor(1000);
+  await page.clock.resume();
+  assert.equal(await page.getByLabel('Heartbeat interval (seconds)').inputValue(), '0');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page
+    .locator('.field-error[data-field="heartbeatSeconds"]', { hasText: /at least/ })
+    .waitFor({ timeout: UI });
+});
+
+test('settings: a change from outside shows while nothing is typed, and never replaces what is', {
+  timeout: 60_000,
+}, async (t) => {
+  const client = demoClient();
+  const gui = demoGui();
+  const dash = await startDashboard({ state: client, tunnels: client, extra: () => ({ gui }) });
+  t.after(() => dash.close());
+  const b = await launchBrowser();
+  t.after(() => b.close());
+  const page = await (await b.context()).newPage();
+  await page.goto(dash.loginUrl);
+  await page.getByRole('tab', { name: /^Settings/ }).click();
+  const heartbeat = page.getByLabel('Heartbeat interval (seconds)');
+  const longest = page.getByLabel('Longest reconnect wait (seconds)');
+  assert.equal(await heartbeat.inputValue(), '30');
+  // The config file edited by hand: the dashboard's next update carries the new value.
+  gui.settings = { ...gui.settings, heartbeatSeconds: 45 };
+  client.setConnection({ ...client.connection });
+  await page.waitForFunction(
+    () =>
+      (
+        globalThis as unknown as { document: { getElementById(id: string): { value: string } | null } }
+      ).document.getElementById('s-heartbeatSeconds')?.value === '45',
+    undefined,
+    { timeout: UI },
+  );
+  // Now the user types; a later outside change does not take the typing away. The same update turns
+  // notifications off, which shows when it has arrived.
+  await longest.fill('7');
+  gui.settings = { ...gui.settings, heartbeatSeconds: 50 };
+  gui.preferences = { ...gui.preferences, notifications: false };
+  client.setConnection({ ...client.connection });
+  await page
+    .getByRole('switch', { name: 'Desktop notifications' })
+    .and(page.locator('[aria-checked="false"]'))
+    .waitFor({ timeout: UI });
+  assert.equal(await longest.inputValue(), '7');
+  assert.equal(await heartbeat.inputValue(), '45');
 });
