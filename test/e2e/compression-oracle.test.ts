@@ -22,6 +22,8 @@ const SECRET = '7f3a9c21e4b0';
 const HEX = '0123456789abcdef';
 /** Characters the attack tries to read. */
 const READ = 3;
+/** Rounds played again, in all, when a round did not give one clean frame per probe. */
+const MAX_REPEATS = 4;
 /**
  * Upload that compresses to about 0.6 however it is cut into frames (random 16-byte blocks, each
  * twice): it keeps the link busy, and no piece of it (64 bytes or more) looks incompressible, which
@@ -102,6 +104,7 @@ async function attack(t: TestContext, compress: boolean): Promise<{ read: string
   await until(() => received === sent, 10_000, 'the service got the first request');
   let known = '';
   const rounds: number[][] = [];
+  let repeats = 0;
   for (let round = 0; round < READ; round++) {
     // Slow the link (about 13 MB/s) and fill its buffers: the socket backs up.
     proxy.throttle(128 * 1024);
@@ -119,8 +122,22 @@ async function attack(t: TestContext, compress: boolean): Promise<{ read: string
     const bytes = new Map<Socket, number>();
     for (const f of mine) bytes.set(f.link, (bytes.get(f.link) ?? 0) + f.len);
     const channel = [...bytes].sort((a, b) => b[1] - a[1])[0]![0];
-    const lengths = mine.filter((f) => f.link === channel && f.len >= 64 && f.len < 1024).map((f) => f.len);
-    assert.equal(lengths.length, HEX.length, `one frame per probe: ${lengths.join(', ')}`);
+    // The observer knows how long a stored probe is (codec byte, message header, request, tag), and
+    // a compressed one is a little shorter. On a busy machine a round can go wrong for the attacker:
+    // the link drains between two probes and the sender stores what follows, or a read of the upload
+    // happens to be probe-sized. The attacker sees that (not one clean frame per probe) and plays the
+    // round again, as a real one would.
+    const stored = 1 + 6 + request(`${known}0`).length + 16;
+    const lengths = mine
+      .filter((f) => f.link === channel && f.len > stored - 128 && f.len <= stored)
+      .map((f) => f.len);
+    const clean = lengths.length === HEX.length && (!compress || lengths.every((l) => l < stored));
+    if (!clean) {
+      assert.ok(repeats < MAX_REPEATS, `round ${round} after ${repeats} repeats: ${lengths.join(', ')}`);
+      repeats++;
+      round--;
+      continue;
+    }
     rounds.push(lengths);
     const shortest = Math.min(...lengths);
     const best = [...HEX].filter((_, i) => lengths[i] === shortest);
