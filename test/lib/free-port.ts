@@ -1,13 +1,39 @@
 /** A loopback port for tests, the fuzzer and the soak: the one `freePort` they all import. */
-import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 
-/** A port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0, then closed). */
+/**
+ * Where ports are picked: below the kernel's ephemeral range (32768-60999 on Linux by default). A
+ * port from that range, found free a moment ago, can become the source port of one of the many
+ * connections the tests open before the test binds it (EADDRINUSE: a tunnel refused with
+ * port_in_use and retried seconds later); below it, only a listener takes a port.
+ */
+function pickRange(): [number, number] {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  } catch {
+    // Not Linux: keep the default.
+  }
+  const hi = Math.max(2048, Math.min(low, 32768) - 1);
+  return [Math.max(1024, hi - 12_000), hi];
+}
+
+const RANGE = pickRange();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen({ host: '127.0.0.1', port }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port on 127.0.0.1 that was free a moment ago, picked at random below the ephemeral range. */
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen({ host: '127.0.0.1', port: 0 });
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = RANGE[0] + Math.floor(Math.random() * (RANGE[1] - RANGE[0] + 1));
+    if (await canBind(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 in ${RANGE[0]}-${RANGE[1]}`);
 }
