@@ -131,9 +131,11 @@ export function startClient(opts: ClientOptions): MttClient {
       };
       const timer = setTimeout(() => {
         cleanup();
+        const s = state.snapshot();
+        const tunnels = s.tunnels.map((t) => `${t.name} ${t.status}${t.error ? ` (${t.error})` : ''}`);
         reject(
           new Error(
-            `state did not match within ${timeoutMs} ms: ${JSON.stringify(state.snapshot().connection)}`,
+            `state did not match within ${timeoutMs} ms: ${JSON.stringify(s.connection)}; tunnels: ${JSON.stringify(tunnels)}`,
           ),
         );
       }, timeoutMs);

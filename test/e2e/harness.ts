@@ -173,8 +173,11 @@ export async function startPair(
   return { server, client, serverIdentity, clientIdentity, clientOptions, startClient: start, viaProxy };
 }
 
-/** Waits until every enabled tunnel of the client is active. */
-export function tunnelsActive(client: MttClient, timeoutMs = 10_000) {
+/**
+ * Waits until every enabled tunnel of the client is active. The bound leaves room for the client's
+ * own retries of a refused tunnel (1, 2, 4 s...): a precondition, not what a test measures.
+ */
+export function tunnelsActive(client: MttClient, timeoutMs = 20_000) {
   return client.waitFor(
     (s) => s.connection.kind === 'connected' && s.tunnels.every((t) => !t.enabled || t.status === 'active'),
     timeoutMs,

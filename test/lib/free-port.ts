@@ -21,15 +21,20 @@ function pickRange(): [number, number] {
 
 const RANGE = pickRange();
 
+/**
+ * Whether nothing holds `port` on any address: the wildcard (dual-stack where there is IPv6) is what
+ * a server's public listener binds by default, and it conflicts with a socket on any address there
+ * (127.0.0.2 included), which a bind to 127.0.0.1 alone would not see.
+ */
 function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
-    s.listen({ host: '127.0.0.1', port }, () => s.close(() => resolve(true)));
+    s.listen({ port }, () => s.close(() => resolve(true)));
   });
 }
 
-/** A port on 127.0.0.1 that was free a moment ago, picked at random below the ephemeral range. */
+/** A port free on every address a moment ago, picked at random below the ephemeral range. */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = RANGE[0] + Math.floor(Math.random() * (RANGE[1] - RANGE[0] + 1));
