@@ -53,7 +53,8 @@ export class LocalProxy {
     }
     // Hold the visitor's first bytes until the local service answers.
     conn.pause();
-    conn.encoder.setCompression(t.config.compress ? 'auto' : 'never');
+    // zstd only when this open's TunnelStatus granted it; otherwise LZ4 (docs/PROTOCOL.md, section 4).
+    conn.encoder.setCompression(t.config.compress ? 'auto' : 'never', t.zstd ? 'zstd' : 'lz4');
     const { name, localHost, localPort } = t.config;
     const peer = formatHostPort(msg.family, msg.srcAddr, msg.srcPort);
     const clog = log.child({ tunnel: name, conn: msg.connId });

@@ -6,6 +6,7 @@
 
 import { parseTunnel, type TunnelEntry } from '../config/client-config.js';
 import { ConfigError } from '../config/config-error.js';
+import { zstdAvailable, zstdUnavailableMessage } from '../protocol/compression.js';
 import type { TunnelConfig, TunnelManagerLike, TunnelView } from './api.js';
 import type { TunnelRuntime } from './state-store.js';
 
@@ -17,6 +18,22 @@ export interface ManagedTunnel {
   runtime: TunnelRuntime;
   /** Refusals in a row, and the timer of the next attempt (the running client keeps these). */
   retry: { attempt: number; timer?: NodeJS.Timeout };
+  /** The server granted zstd to the current open (TunnelStatus's ZSTD): its frames may use codec 2. */
+  zstd: boolean;
+  /** The "server cannot use zstd" warning was logged for this tunnel (it is said once). */
+  warnedNoZstd?: boolean;
+}
+
+/**
+ * parseTunnel, and what only the running client can check: `compress: "zstd"` needs a Node with
+ * zstd. `field` is where the error points (the tunnel's field, or its place in the config file).
+ */
+function parseClientTunnel(input: unknown, field = 'compress'): TunnelEntry {
+  const config = parseTunnel(input);
+  if (config.compress === 'zstd' && !zstdAvailable()) {
+    throw new ConfigError(zstdUnavailableMessage(), field);
+  }
+  return config;
 }
 
 /** What the manager tells the running client. */
@@ -77,7 +94,9 @@ export class TunnelManager implements TunnelManagerLike {
   #hooks: TunnelManagerHooks | undefined;
 
   constructor(initial: readonly TunnelConfig[]) {
-    for (const t of initial) this.#insert(parseTunnel(t));
+    initial.forEach((t, i) => {
+      this.#insert(parseClientTunnel(t, `tunnels[${i}].compress`));
+    });
   }
 
   /** Connects the manager to a running client. */
@@ -113,7 +132,7 @@ export class TunnelManager implements TunnelManagerLike {
   }
 
   add(tunnel: TunnelConfig): void {
-    const config = parseTunnel(tunnel);
+    const config = parseClientTunnel(tunnel);
     this.#checkUnique(config);
     const t = this.#insert(config);
     if (config.enabled) this.#hooks?.open(t);
@@ -122,7 +141,7 @@ export class TunnelManager implements TunnelManagerLike {
 
   update(name: string, tunnel: TunnelConfig): void {
     const t = this.#need(name);
-    const config = parseTunnel(tunnel);
+    const config = parseClientTunnel(tunnel);
     this.#checkUnique(config, t);
     const reopen = wireShape(t.config) !== wireShape(config);
     if (reopen && t.config.enabled) this.#hooks?.close(t);
@@ -173,6 +192,7 @@ export class TunnelManager implements TunnelManagerLike {
       tunnelId: this.#nextId++,
       runtime: freshRuntime(config.enabled),
       retry: { attempt: 0 },
+      zstd: false,
     };
     this.#tunnels.push(t);
     return t;

@@ -53,6 +53,8 @@ export class TunnelRequests {
       return;
     }
     t.runtime.status = 'opening';
+    // Until this open's TunnelStatus grants it again.
+    t.zstd = false;
     const conn = this.#live();
     if (!conn || conn.closed) return;
     conn.send(openTunnelMessage(t));
@@ -78,6 +80,13 @@ export class TunnelRequests {
       r.status = 'active';
       r.publicAddress = address;
       r.effective = { maxConnections: msg.maxConnections, rateLimit: msg.rateLimit };
+      t.zstd = t.config.compress === 'zstd' && msg.zstd;
+      if (t.config.compress === 'zstd' && !msg.zstd && !t.warnedNoZstd) {
+        t.warnedNoZstd = true;
+        const why = 'the server cannot use zstd (it needs Node.js 22.15 or later); this tunnel uses LZ4';
+        log.warn(why, { tunnel: name });
+        o.state.event('warn', why, name);
+      }
       delete r.error;
       delete r.errorReason;
       delete r.nextRetryAt;
@@ -94,6 +103,7 @@ export class TunnelRequests {
       r.error = text;
       r.errorReason = msg.reason;
       delete r.effective;
+      t.zstd = false;
       const verb = msg.state === 'refused' ? 'refused' : 'closed';
       if (HEALABLE.has(msg.reason)) this.#scheduleRetry(t);
       else delete r.nextRetryAt;

@@ -102,10 +102,12 @@ export const tunnelSchema = z
       .default(TUNNEL_DEFAULTS.enabled)
       .describe('Open this tunnel.'),
     compress: z
-      .boolean({ error: 'compression must be true or false' })
+      .union([z.boolean(), z.literal('zstd')], {
+        error: 'compression must be true (LZ4), false (off) or "zstd"',
+      })
       .default(TUNNEL_DEFAULTS.compress)
       .describe(
-        'LZ4-compress this tunnel\'s traffic. Turn it off when secrets and visitor-chosen bytes share a connection (see "Compression" in the README).',
+        'Compress this tunnel\'s traffic while its link is the bottleneck: true = LZ4; "zstd" = zstd (stronger, for slow links; needs Node.js 22.15 on both ends, else LZ4 is used); false = off. Turn it off when secrets and visitor-chosen bytes share a connection (see "Compression" in the README).',
       ),
     proxyProtocol: z
       .enum(['v1', 'v2'], { error: 'PROXY protocol must be "v1" or "v2" (leave it out for none)' })

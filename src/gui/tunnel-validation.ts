@@ -19,7 +19,8 @@ export interface TunnelDraft {
   localHost: string;
   localPort: string;
   enabled: boolean;
-  compress: boolean;
+  /** true = LZ4, 'zstd', false = off (the config's values, kept as they are). */
+  compress: TunnelEntry['compress'];
   /** '' = off. */
   proxyProtocol: '' | 'v1' | 'v2';
   /** Addresses or CIDR blocks separated by commas, spaces or new lines; '' = anyone. */

@@ -7,6 +7,7 @@
  *            | AEAD(key, nonce_base | counter u64 BE, codec u8 | packed, aad = len)   (keyed mode)
  * packed     = plaintext                       when codec = 0 (stored)
  *            | size u32 LE | LZ4 block         when codec = 1 (LZ4)
+ *            | size u32 LE | zstd frame        when codec = 2 (zstd; only on tunnels that negotiated it)
  *
  * Over 400 lines on purpose: the encoder and the decoder are the two halves of the one layout above
  * (length, nonce counter, codec byte, AEAD), and each is checked against the other line by line; kept
@@ -19,7 +20,7 @@ import {
   type DecipherChaCha20Poly1305,
   type KeyObject,
 } from 'node:crypto';
-import { lz4Compress, lz4Decompress } from './compression.js';
+import { lz4Compress, lz4Decompress, zstdCompress, zstdDecompress } from './compression.js';
 import { ProtocolError } from './errors.js';
 import { MAX_FRAME_LEN, MAX_HANDSHAKE_FRAME_LEN, MAX_PAYLOAD, MAX_PLAINTEXT, TAG_LEN } from './limits.js';
 import { dataFromPieces, decodeDataHeader, encodeMessageParts, type Message } from './messages.js';
@@ -33,7 +34,13 @@ export interface DirectionKeys {
 }
 
 /** Body codec byte values. */
-export const Codec = { stored: 0, lz4: 1 } as const;
+export const Codec = { stored: 0, lz4: 1, zstd: 2 } as const;
+
+/**
+ * The codec a compressing encoder uses: 'lz4' unless the tunnel negotiated 'zstd' (OpenTunnel's and
+ * TunnelStatus's ZSTD flags). An encoder never sends codec 2 unless it was given 'zstd'.
+ */
+export type CompressedCodec = 'lz4' | 'zstd';
 
 /**
  * How the encoder picks a codec. 'auto' compresses while its link is the bottleneck (see LinkState;
@@ -49,14 +56,14 @@ export interface LinkState {
 }
 
 /**
- * `MTT_COMPRESSION=always` makes every `auto` encoder try LZ4 on every frame, backed up or not: for
+ * `MTT_COMPRESSION=always` makes every `auto` encoder try its codec on every frame, backed up or not: for
  * tests and benchmarks that need compressed frames on an idle loopback. `never` stays `never`.
  */
 const AUTO: CompressionMode = process.env.MTT_COMPRESSION === 'always' ? 'always' : 'auto';
 
 /** Keyed frames at least this long are decrypted piece by piece when they arrive in several reads. */
 const STREAM_MIN_LEN = 16 * 1024;
-/** Plaintexts shorter than this are always stored: LZ4 cannot win on them. */
+/** Plaintexts shorter than this are always stored: neither codec can win on them. */
 export const MIN_COMPRESS_LEN = 64;
 /** In 'auto' mode, a frame that compressed worse than this ratio counts as incompressible. */
 const POOR_RATIO = 0.9;
@@ -116,17 +123,20 @@ export class FrameEncoder {
   #skipLeft = 0;
   #backoff = 0;
   #link: LinkState | undefined;
+  #codec: CompressedCodec;
   #stored = 0;
-  #compressed = 0;
+  #lz4 = 0;
+  #zstd = 0;
 
-  constructor(options: { compression?: CompressionMode; link?: LinkState } = {}) {
+  constructor(options: { compression?: CompressionMode; codec?: CompressedCodec; link?: LinkState } = {}) {
     this.#mode = (options.compression ?? 'auto') === 'auto' ? AUTO : options.compression!;
+    this.#codec = options.codec ?? 'lz4';
     this.#link = options.link;
   }
 
-  /** Keyed frames sent stored, and sent LZ4-compressed (tests, metrics). */
-  get frames(): { stored: number; compressed: number } {
-    return { stored: this.#stored, compressed: this.#compressed };
+  /** Keyed frames sent stored, LZ4-compressed and zstd-compressed (tests, metrics). */
+  get frames(): { stored: number; lz4: number; zstd: number } {
+    return { stored: this.#stored, lz4: this.#lz4, zstd: this.#zstd };
   }
 
   /** Switches to keyed mode: from now on every frame is compressed and encrypted. */
@@ -137,12 +147,14 @@ export class FrameEncoder {
 
   /**
    * Changes how later frames pick a codec: a data channel carries one tunnel's connection at a time,
-   * and each tunnel says whether its frames may be compressed (OpenTunnel's NO_COMPRESS).
+   * and each tunnel says whether its frames may be compressed (OpenTunnel's NO_COMPRESS) and with
+   * which codec (zstd when the tunnel negotiated it, else LZ4).
    */
-  setCompression(requested: CompressionMode): void {
+  setCompression(requested: CompressionMode, codec: CompressedCodec = 'lz4'): void {
     const mode = requested === 'auto' ? AUTO : requested;
-    if (mode === this.#mode) return;
+    if (mode === this.#mode && codec === this.#codec) return;
     this.#mode = mode;
+    this.#codec = codec;
     this.#skipLeft = 0;
     this.#backoff = 0;
   }
@@ -150,6 +162,11 @@ export class FrameEncoder {
   /** How this encoder picks a codec now. */
   get compression(): CompressionMode {
     return this.#mode;
+  }
+
+  /** The codec it compresses with when it compresses. */
+  get codec(): CompressedCodec {
+    return this.#codec;
   }
 
   /** Encodes one message as the buffers of one frame, in order (write them with cork/writev). */
@@ -179,14 +196,16 @@ export class FrameEncoder {
     let codec: number = Codec.stored;
     if (this.#shouldTryCompression(plainLen)) {
       const input = parts.length === 1 ? parts[0]! : Buffer.concat(parts, plainLen);
-      const compressed = lz4Compress(input);
+      const zstd = this.#codec === 'zstd';
+      const compressed = zstd ? zstdCompress(input) : lz4Compress(input);
       if (this.#mode === 'auto') this.#learn(compressed.length, plainLen);
       if (compressed.length < plainLen) {
         packed = [compressed];
-        codec = Codec.lz4;
+        codec = zstd ? Codec.zstd : Codec.lz4;
       }
     }
-    if (codec === Codec.lz4) this.#compressed += 1;
+    if (codec === Codec.lz4) this.#lz4 += 1;
+    else if (codec === Codec.zstd) this.#zstd += 1;
     else this.#stored += 1;
     packed ??= parts;
     let bodyLen = 1;
@@ -398,7 +417,7 @@ export class FrameDecoder<M extends Message = Message> {
     return this.#unpack(packed);
   }
 
-  /** The plaintext of a decrypted body: stored as is, or LZ4 within the cap. */
+  /** The plaintext of a decrypted body: stored as is, or LZ4 or zstd within the cap. */
   #unpack(packed: Buffer): Buffer {
     const codec = packed[0];
     if (codec === Codec.stored) {
@@ -407,6 +426,8 @@ export class FrameDecoder<M extends Message = Message> {
       return packed.subarray(1);
     }
     if (codec === Codec.lz4) return lz4Decompress(packed.subarray(1), MAX_PLAINTEXT);
+    // A receiver decodes codec 2 on any frame (like codec 1); only the sender waits for the grant.
+    if (codec === Codec.zstd) return zstdDecompress(packed.subarray(1), MAX_PLAINTEXT);
     throw new ProtocolError('ERR_UNKNOWN_CODEC', `unknown body codec ${codec}`);
   }
 

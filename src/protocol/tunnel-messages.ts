@@ -41,13 +41,19 @@ export interface AddressBlock {
   prefix: number;
   address: Buffer;
 }
+/**
+ * A tunnel's compression as OpenTunnel asks for it: true = LZ4 (no flag), false = none (NO_COMPRESS),
+ * 'zstd' = zstd if the server grants it, else LZ4 (ZSTD).
+ */
+export type TunnelCompression = boolean | 'zstd';
+
 export interface OpenTunnel {
   type: 'OpenTunnel';
   tunnelId: number;
   remotePort: number;
   name: string;
-  /** False sets NO_COMPRESS: neither end compresses this tunnel's frames. */
-  compress: boolean;
+  /** False sets NO_COMPRESS: neither end compresses this tunnel's frames; 'zstd' sets ZSTD. */
+  compress: TunnelCompression;
   /** Connections open at once on this tunnel; 0 = no limit. */
   maxConnections: number;
   /** Bytes per second each way on this tunnel; 0 = no limit. */
@@ -73,6 +79,25 @@ export interface TunnelStatus {
   maxConnections: number;
   /** Effective rate limit after the key's ceiling, bytes per second each way; 0 = none. */
   rateLimit: number;
+  /**
+   * Flag ZSTD (0x01): the server granted the OpenTunnel's ZSTD, so both ends may send codec 2 on
+   * this tunnel's connections. Only in an `active` answer to an OpenTunnel that asked for it.
+   */
+  zstd: boolean;
+}
+
+/** OpenTunnel's flags for a compression setting. */
+function compressionFlags(c: TunnelCompression): number {
+  if (c === false) return Flags.NO_COMPRESS;
+  return c === 'zstd' ? Flags.ZSTD : 0;
+}
+
+/** The compression setting of OpenTunnel's flags; NO_COMPRESS with ZSTD is ERR_MALFORMED. */
+function compressionOf(flags: number): TunnelCompression {
+  const off = (flags & Flags.NO_COMPRESS) !== 0;
+  const zstd = (flags & Flags.ZSTD) !== 0;
+  if (off && zstd) throw new ProtocolError('ERR_MALFORMED', 'OpenTunnel: NO_COMPRESS and ZSTD both set');
+  return off ? false : zstd ? 'zstd' : true;
 }
 
 /** The messages of this group. */
@@ -84,8 +109,8 @@ export const TUNNEL_MESSAGES = {
     code: 0x10,
     from: 'client',
     usesStream: true,
-    knownFlags: Flags.NO_COMPRESS,
-    header: (m) => ({ streamId: m.tunnelId, flags: m.compress ? 0 : Flags.NO_COMPRESS }),
+    knownFlags: Flags.NO_COMPRESS | Flags.ZSTD,
+    header: (m) => ({ streamId: m.tunnelId, flags: compressionFlags(m.compress) }),
     encode: (m) => {
       const name = strBytes(m.name, MAX_TUNNEL_NAME_LEN, 'name');
       if (m.permitFrom.length > MAX_PERMIT_FROM) {
@@ -129,7 +154,7 @@ export const TUNNEL_MESSAGES = {
         tunnelId: h.streamId,
         remotePort,
         name,
-        compress: (h.flags & Flags.NO_COMPRESS) === 0,
+        compress: compressionOf(h.flags),
         maxConnections,
         rateLimit,
         permitFrom,
@@ -149,8 +174,8 @@ export const TUNNEL_MESSAGES = {
     code: 0x12,
     from: 'server',
     usesStream: true,
-    knownFlags: 0,
-    header: (m) => ({ streamId: m.tunnelId }),
+    knownFlags: Flags.ZSTD_GRANTED,
+    header: (m) => ({ streamId: m.tunnelId, flags: m.zstd ? Flags.ZSTD_GRANTED : 0 }),
     encode: (m) => [
       Buffer.of(TunnelState[m.state], TunnelReason[m.reason]),
       u16(m.port),
@@ -169,6 +194,7 @@ export const TUNNEL_MESSAGES = {
       message: r.str(MAX_STRING_LEN),
       maxConnections: r.u32(),
       rateLimit: r.u32(),
+      zstd: (h.flags & Flags.ZSTD_GRANTED) !== 0,
     }),
   },
 } as const satisfies RecordsOf<TunnelMessage>;

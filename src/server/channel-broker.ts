@@ -415,7 +415,8 @@ export class ChannelBroker {
       return;
     }
     conn.detach();
-    conn.encoder.setCompression(v.tunnel.compress ? 'auto' : 'never');
+    const codec = v.tunnel.compress;
+    conn.encoder.setCompression(codec ? 'auto' : 'never', codec || 'lz4');
     const a: Assignment = { conn, visitor: v, connId, at: Date.now() };
     this.#active.add(a);
     conn.send(hello);

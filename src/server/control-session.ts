@@ -32,6 +32,8 @@ export interface ServerContext {
   refusalLog?: Logger;
   /** Overrides of the broker's bounds (tests). */
   brokerLimits?: Partial<BrokerLimits>;
+  /** Whether tunnels that ask for zstd get it (this Node has zstd, unless a test says otherwise). */
+  zstd: boolean;
 }
 
 /** A client session. */
@@ -112,6 +114,7 @@ export class ControlSession {
       ceilings: this.#ceilings,
       client: { peer: opts.peer, fingerprint: opts.entry.fingerprint },
       keyPermitFrom: opts.entry.options.permitFrom,
+      zstd: opts.ctx.zstd,
       metrics: opts.ctx.metrics,
       log: this.log,
       refusalLog: this.refusalLog,

@@ -15,6 +15,7 @@ import {
   type Identity,
   type PortRange,
 } from '../identity/index.js';
+import { zstdAvailable } from '../protocol/compression.js';
 import { HEARTBEAT_INTERVAL_MS, MAX_UNPROVEN_DATA_CHANNELS } from '../protocol/limits.js';
 import { type RateLimitOptions, rateLimitedLogger } from '../util/log-rate-limiter.js';
 import { type Logger, silentLogger } from '../util/logger.js';
@@ -65,6 +66,11 @@ export interface ServerOptions {
   duplicateProbeMs?: number;
   /** Other bounds of each session's channel broker (tests). */
   brokerLimits?: Partial<BrokerLimits>;
+  /**
+   * Grant zstd to tunnels that ask for it. Default: when this Node has zstd (22.15 and later); false
+   * answers as a server on an older Node does (tests). True on a Node without zstd is an error.
+   */
+  zstd?: boolean;
   /** Serve Prometheus text (/metrics), /healthz and /readyz on this address. */
   metrics?: { host: string; port: number };
   /**
@@ -111,6 +117,10 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
   // (src/util/log-rate-limiter.ts): a flood of any of them is a summary line per interval.
   const refusalLog = rateLimitedLogger(log, opts.logRateLimit ?? {});
   const bindHost = opts.publicHost ?? '0.0.0.0';
+  if (opts.zstd === true && !zstdAvailable()) {
+    throw new Error(`zstd needs Node.js 22.15 or later (this is ${process.version})`);
+  }
+  const zstd = opts.zstd ?? zstdAvailable();
   const sessions = new ControlSessionManager(
     {
       log,
@@ -120,6 +130,7 @@ export async function startServer(opts: ServerOptions): Promise<MttServer> {
       bindHost,
       displayHost: WILDCARDS.has(bindHost) ? '' : bindHost.includes(':') ? `[${bindHost}]` : bindHost,
       serverRanges: opts.allowPorts ?? DEFAULT_ALLOW_PORTS,
+      zstd,
       brokerLimits: {
         ...(opts.pairingTimeoutMs !== undefined ? { channelWaitMs: opts.pairingTimeoutMs } : {}),
         ...(opts.maxPendingPairings !== undefined ? { maxWaiting: opts.maxPendingPairings } : {}),

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { type PortRange, portAllowed } from '../identity/index.js';
+import type { CompressedCodec } from '../protocol/frame-codec.js';
 import { MAX_TUNNELS_PER_SESSION } from '../protocol/limits.js';
 import type { OpenTunnel, TunnelReasonName, TunnelStatus } from '../protocol/messages.js';
 import { TokenBucket } from '../transport/rate-limiter.js';
@@ -49,6 +50,11 @@ export interface RegistryOptions {
   client?: { peer: string; fingerprint: string };
   /** Visitors this key's tunnels accept (permitfrom); undefined = anyone. */
   keyPermitFrom?: readonly Block[] | undefined;
+  /**
+   * Whether this server grants zstd to a tunnel that asks for it: it must decode and encode codec 2,
+   * so only when its Node has zstd (zstdAvailable()); false on an older Node.
+   */
+  zstd: boolean;
   metrics: Metrics;
   log: Logger;
   /** Where refused visitors are logged: rate-limited, since a visitor can trigger it at will (default: log). */
@@ -66,7 +72,8 @@ export interface OpenTunnelInfo {
   rateLimit: number;
   /** Whether the tunnel's own permitFrom narrows who may connect (the key's permitfrom aside). */
   permitFrom: boolean;
-  compress: boolean;
+  /** The codec its frames are compressed with (zstd only when granted), or false for none. */
+  compress: CompressedCodec | false;
 }
 
 /** One session's tunnels. */
@@ -134,6 +141,7 @@ export class TunnelRegistry {
         message,
         maxConnections,
         rateLimit,
+        zstd: false,
       });
     };
     if (this.#tunnels.has(tunnelId)) {
@@ -160,11 +168,13 @@ export class TunnelRegistry {
     }
     this.#tunnels.set(tunnelId, 'opening');
     const counters = this.#opts.metrics.tunnel(port, name);
+    // zstd only when asked for and this server has it; otherwise LZ4, and the answer says so.
+    const zstd = msg.compress === 'zstd' && this.#opts.zstd;
     const tunnel: BrokerTunnel = {
       tunnelId,
       name,
       port,
-      compress: msg.compress,
+      compress: msg.compress === false ? false : zstd ? 'zstd' : 'lz4',
       counters,
       ...(msg.permitFrom.length > 0 ? { permitFrom: msg.permitFrom } : {}),
       // One bucket per direction, shared by the tunnel's connections: the limit is the tunnel's.
@@ -238,6 +248,7 @@ export class TunnelRegistry {
         message: '',
         maxConnections,
         rateLimit,
+        zstd,
       });
     });
   }
@@ -268,6 +279,7 @@ export class TunnelRegistry {
         message,
         maxConnections: t === 'opening' ? 0 : t.maxConnections,
         rateLimit: t === 'opening' ? 0 : t.rateLimit,
+        zstd: false,
       });
     }
   }

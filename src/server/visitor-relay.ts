@@ -4,6 +4,7 @@
  * on the tunnel (bytes each way, time spent rate-limited, refusals by the client's target).
  */
 import type { Socket } from 'node:net';
+import type { CompressedCodec } from '../protocol/frame-codec.js';
 import type { IncomingConn } from '../protocol/messages.js';
 import { addressToWire, type WireAddress } from '../transport/addresses.js';
 import type { ServerConnection } from '../transport/handshake.js';
@@ -17,8 +18,11 @@ export interface BrokerTunnel {
   tunnelId: number;
   name: string;
   port: number;
-  /** False when the tunnel asked for NO_COMPRESS. */
-  compress: boolean;
+  /**
+   * The codec the tunnel's frames are compressed with (while its links back up): 'zstd' when the
+   * tunnel asked for it and this server granted it, else 'lz4'; false when it asked for NO_COMPRESS.
+   */
+  compress: CompressedCodec | false;
   counters: TunnelCounters;
   /** The tunnel's own permitFrom (OpenTunnel); undefined = anyone the key allows. */
   permitFrom?: readonly Block[];

@@ -38,6 +38,8 @@ test('the new tunnel fields are validated from the start', () => {
     rateLimit: '100Mbit/s',
   });
   assert.equal(t.compress, false);
+  assert.equal(parseTunnel({ name: 'x', remotePort: 1, localPort: 2, compress: 'zstd' }).compress, 'zstd');
+  assert.equal(parseTunnel({ name: 'x', remotePort: 1, localPort: 2 }).compress, true, 'LZ4 by default');
   assert.deepEqual(t.permitFrom, ['192.0.2.0/24', '2001:db8::/32', '198.51.100.7']);
   const bad: [Record<string, unknown>, string, RegExp][] = [
     [{ proxyProtocol: 'v3' }, 'proxyProtocol', /"v1" or "v2"/],
@@ -47,7 +49,8 @@ test('the new tunnel fields are validated from the start', () => {
     [{ maxConnections: -1 }, 'maxConnections', /at least 1/],
     [{ rateLimit: '0B/s' }, 'rateLimit', /less than 1 byte/],
     [{ rateLimit: '5GiB/s' }, 'rateLimit', /more than the most/],
-    [{ compress: 'yes' }, 'compress', /true or false/],
+    [{ compress: 'yes' }, 'compress', /true \(LZ4\), false \(off\) or "zstd"/],
+    [{ compress: 'lz4' }, 'compress', /true \(LZ4\), false \(off\) or "zstd"/],
   ];
   for (const [patch, field, re] of bad) {
     assert.throws(

@@ -100,4 +100,13 @@ test('a tunnel round-trips through the form with every field kept', () => {
   assert.equal(entry.localHost, '::1', 'stored bare so it can be dialled');
   const back = parseTunnel(draftToInput(draftOf(entry)));
   assert.deepEqual(back, entry);
+  // "zstd" is kept through an edit, as are true and false.
+  for (const compress of ['zstd', true, false] as const) {
+    const t = parseTunnel({ name: 'logs', remotePort: 9000, localPort: 80, compress });
+    assert.equal(draftOf(t).compress, compress);
+    assert.deepEqual(parseTunnel(draftToInput({ ...draftOf(t), name: 'renamed' })), {
+      ...t,
+      name: 'renamed',
+    });
+  }
 });

@@ -62,6 +62,16 @@ export function sampleMessages(): Message[] {
     },
     {
       type: 'OpenTunnel',
+      tunnelId: 5,
+      remotePort: 8081,
+      name: 'logs',
+      compress: 'zstd',
+      maxConnections: 0,
+      rateLimit: 0,
+      permitFrom: [],
+    },
+    {
+      type: 'OpenTunnel',
       tunnelId: 4,
       remotePort: 2222,
       name: 'ssh',
@@ -84,6 +94,7 @@ export function sampleMessages(): Message[] {
       message: '',
       maxConnections: 10,
       rateLimit: 0,
+      zstd: true,
     },
     {
       type: 'TunnelStatus',
@@ -95,6 +106,7 @@ export function sampleMessages(): Message[] {
       message: 'port 22 is not allowed',
       maxConnections: 0,
       rateLimit: 0,
+      zstd: false,
     },
     {
       type: 'IncomingConn',

@@ -99,10 +99,44 @@ describe('messages', () => {
     assert.equal(decodeMessage(open(1, 6, 128)).type, 'OpenTunnel');
     throwsCode(() => decodeMessage(open(1, 6, 129)), 'ERR_MALFORMED');
     const flagged = open(0);
-    flagged[1] = 0x02; // NO_COMPRESS is 0x01; nothing else is defined
-    throwsCode(() => decodeMessage(flagged), 'ERR_MALFORMED');
-    flagged[1] = 0x01;
-    assert.equal((decodeMessage(flagged) as { compress: boolean }).compress, false);
+    const compressOf = (flags: number) => {
+      flagged[1] = flags;
+      return (decodeMessage(flagged) as { compress: unknown }).compress;
+    };
+    assert.equal(compressOf(0x00), true);
+    assert.equal(compressOf(0x01), false); // NO_COMPRESS
+    assert.equal(compressOf(0x02), 'zstd'); // ZSTD
+    throwsCode(() => compressOf(0x03), 'ERR_MALFORMED'); // NO_COMPRESS and ZSTD together
+    for (const bit of [0x04, 0x08, 0x10, 0x20, 0x40, 0x80])
+      throwsCode(() => compressOf(bit), 'ERR_MALFORMED');
+    const openMsg = { type: 'OpenTunnel', tunnelId: 1, remotePort: 1, name: 'a' } as const;
+    const limits = { maxConnections: 0, rateLimit: 0, permitFrom: [] };
+    assert.equal(encodeMessage({ ...openMsg, ...limits, compress: 'zstd' })[1], 0x02);
+    assert.equal(encodeMessage({ ...openMsg, ...limits, compress: false })[1], 0x01);
+    assert.equal(encodeMessage({ ...openMsg, ...limits, compress: true })[1], 0x00);
+
+    const status = (zstd: boolean) =>
+      encodeMessage({
+        type: 'TunnelStatus',
+        tunnelId: 1,
+        state: 'active',
+        reason: 'none',
+        port: 8080,
+        address: '',
+        message: '',
+        maxConnections: 0,
+        rateLimit: 0,
+        zstd,
+      });
+    assert.equal(status(true)[1], 0x01, 'TunnelStatus ZSTD is 0x01');
+    assert.equal(status(false)[1], 0x00);
+    assert.equal((decodeMessage(status(true)) as { zstd: boolean }).zstd, true);
+    assert.equal((decodeMessage(status(false)) as { zstd: boolean }).zstd, false);
+    for (const bit of [0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80]) {
+      const other = status(true);
+      other[1] = bit;
+      throwsCode(() => decodeMessage(other), 'ERR_MALFORMED');
+    }
 
     const authOk = (ranges: Array<[number, number]>, count = ranges.length) =>
       Buffer.concat([

@@ -8,6 +8,7 @@ import { createHash, hkdfSync, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { zstdDecompressSync } from 'node:zlib';
 import { FrameDecoder } from '../../src/protocol/frame-codec.js';
 import { ed25519PublicKey } from '../../src/protocol/handshake-machines.js';
 import { decodeMessage, MESSAGES, sentBy } from '../../src/protocol/messages.js';
@@ -241,7 +242,7 @@ describe('docs/PROTOCOL.md test vectors', () => {
 
   test('every frame in the page decodes back to its message with FrameDecoder', () => {
     for (const block of blocks.filter(
-      (b) => b.name.startsWith('stored-frame') || b.name === 'decode-frame',
+      (b) => b.name.startsWith('stored-frame') || b.name.startsWith('decode-frame'),
     )) {
       const v = hexMap(block);
       const m = new Map(block.entries);
@@ -266,5 +267,16 @@ describe('docs/PROTOCOL.md test vectors', () => {
       v('frame').length < v('plaintext').length,
       'the compressed frame is smaller than its plaintext',
     );
+  });
+
+  test('the zstd vector really is codec 2: a u32 LE size prefix, then one zstd frame', () => {
+    const v = hexMap(byName('decode-frame--zstd'));
+    const body = v('body');
+    assert.equal(body[0], 2);
+    assert.equal(body.readUInt32LE(1), v('plaintext').length);
+    assert.equal(body.subarray(5, 9).toString('hex'), '28b52ffd', 'the zstd magic number');
+    assert.deepEqual(zstdDecompressSync(body.subarray(5)), v('plaintext'), 'node:zlib reads the frame');
+    // The same plaintext as the LZ4 vector, so the two can be compared byte by byte.
+    assert.deepEqual(v('plaintext'), hexMap(byName('decode-frame'))('plaintext'));
   });
 });

@@ -26,6 +26,7 @@ function source(metrics: Metrics, clock: { now: number }) {
     bindHost: '127.0.0.1',
     displayHost: '127.0.0.1',
     serverRanges: [],
+    zstd: true,
   });
   return new StatusSource({
     metrics,

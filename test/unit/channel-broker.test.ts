@@ -46,7 +46,14 @@ function makeBroker(t: TestContext, limits: Partial<BrokerLimits> = {}, heartbea
 
 const metrics = new Metrics();
 function tunnel(over: Partial<BrokerTunnel> = {}): BrokerTunnel {
-  return { tunnelId: 7, name: 't', port: 4000, compress: true, counters: metrics.tunnel(4000, 't'), ...over };
+  return {
+    tunnelId: 7,
+    name: 't',
+    port: 4000,
+    compress: 'lz4',
+    counters: metrics.tunnel(4000, 't'),
+    ...over,
+  };
 }
 
 /** A proven idle channel in the broker; returns the client's end. */

@@ -28,6 +28,7 @@ function ctx(heartbeatMs = 60_000): ServerContext {
     bindHost: '127.0.0.1',
     displayHost: '127.0.0.1',
     serverRanges: [{ low: 1024, high: 65535 }],
+    zstd: true,
   };
 }
 

@@ -15,6 +15,7 @@ function makeRegistry(
   opts: {
     keyRanges?: Array<{ low: number; high: number }>;
     ceilings?: { maxConnections: number; rateLimit: number };
+    zstd?: boolean;
   } = {},
 ) {
   const statuses: TunnelStatus[] = [];
@@ -27,6 +28,7 @@ function makeRegistry(
     serverRanges: [{ low: 1024, high: 65535 }],
     keyRanges: opts.keyRanges ?? [{ low: 1, high: 65535 }],
     ceilings: opts.ceilings ?? { maxConnections: 0, rateLimit: 0 },
+    zstd: opts.zstd ?? true,
     metrics: new Metrics(),
     log: silentLogger,
     hooks: {
@@ -93,6 +95,30 @@ describe('TunnelRegistry', () => {
     assert.equal(incoming[0]!.compress, false);
     assert.equal(incoming[0]!.tunnelId, 1);
     c.destroy();
+  });
+
+  test('zstd is granted only when the tunnel asks and the server has it; the codec follows the grant', async (t) => {
+    const cases = [
+      { server: true, compress: 'zstd', granted: true, codec: 'zstd' },
+      { server: false, compress: 'zstd', granted: false, codec: 'lz4' },
+      { server: true, compress: true, granted: false, codec: 'lz4' },
+      { server: true, compress: false, granted: false, codec: false },
+    ] as const;
+    for (const [i, c] of cases.entries()) {
+      const { registry, status } = makeRegistry(t, { zstd: c.server });
+      const port = await freePort();
+      registry.open(open(i + 1, port, { compress: c.compress }));
+      const s = await status(i + 1);
+      assert.equal(s.state, 'active');
+      assert.equal(s.zstd, c.granted, JSON.stringify(c));
+      assert.equal(registry.list()[0]!.compress, c.codec, JSON.stringify(c));
+    }
+    // A refusal never grants it.
+    const { registry, status } = makeRegistry(t, { zstd: true });
+    registry.open(open(9, 0, { compress: 'zstd' }));
+    const refused = await status(9);
+    assert.equal(refused.state, 'refused');
+    assert.equal(refused.zstd, false);
   });
 
   test('refusals: outside the ranges, a duplicate id, a port taken by a tunnel or by another process', async (t) => {

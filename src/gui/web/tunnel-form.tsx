@@ -155,15 +155,23 @@ export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClos
         </label>
         <details class="more" open={hasAdvanced(editing)}>
           <summary>More options</summary>
-          <label class="check">
-            <input
-              type="checkbox"
+          <div class="field">
+            <label for="f-compress">Compression</label>
+            <select
+              id="f-compress"
               name="compress"
-              checked={draft.compress}
-              onChange={(e) => set('compress', (e.currentTarget as HTMLInputElement).checked)}
-            />
-            Compress traffic (turn off when secrets and visitor-chosen bytes share a connection)
-          </label>
+              value={compressValue(draft.compress)}
+              aria-describedby="f-compress-hint"
+              onChange={(e) => set('compress', compressOf((e.currentTarget as HTMLSelectElement).value))}
+            >
+              <option value="lz4">LZ4 (default)</option>
+              <option value="zstd">zstd (stronger, for slow links)</option>
+              <option value="off">Off</option>
+            </select>
+            <p class="field-hint" id="f-compress-hint">
+              Turn it off when secrets and visitor-chosen bytes share a connection.
+            </p>
+          </div>
           <div class={`field${errors.proxyProtocol ? ' has-error' : ''}`}>
             <label for="f-proxyProtocol">PROXY protocol header</label>
             <select
@@ -233,11 +241,21 @@ export function TunnelForm({ editing, takenNames, allowedPorts, onSubmit, onClos
   );
 }
 
+/** The select's value for a tunnel's `compress`. */
+function compressValue(c: TunnelDraft['compress']): string {
+  return c === 'zstd' ? 'zstd' : c ? 'lz4' : 'off';
+}
+
+/** The tunnel's `compress` for the select's value. */
+function compressOf(value: string): TunnelDraft['compress'] {
+  return value === 'zstd' ? 'zstd' : value !== 'off';
+}
+
 /** Open the extra options when the tunnel already uses one. */
 function hasAdvanced(t: TunnelView | undefined): boolean {
   return (
     t !== undefined &&
-    (!t.compress ||
+    (t.compress !== true ||
       t.proxyProtocol !== undefined ||
       t.permitFrom !== undefined ||
       t.maxConnections !== undefined ||
