@@ -5,7 +5,7 @@
  * exactly the real FrameEncoder's bytes, so if the wire changes the campaign stops and says so.
  */
 import { createCipheriv } from 'node:crypto';
-import { lz4Compress } from '../../src/protocol/compression.js';
+import { lz4Compress, zstdAvailable, zstdCompress } from '../../src/protocol/compression.js';
 import { type DirectionKeys, FrameEncoder } from '../../src/protocol/frame-codec.js';
 import { TAG_LEN } from '../../src/protocol/limits.js';
 import { encodeMessage } from '../../src/protocol/messages.js';
@@ -14,6 +14,12 @@ import { seeds } from './seeds.js';
 /** The codec byte values, as the frame codec defines them. */
 export const STORED = 0;
 export const LZ4 = 1;
+export const ZSTD = 2;
+
+/** The compressed codecs this Node can make (zstd from Node 22.15). */
+export function compressedCodecs(): number[] {
+  return zstdAvailable() ? [LZ4, ZSTD] : [LZ4];
+}
 
 /** `len | AEAD(body)` under `keys` at `counter`, the length header as associated data. */
 export function sealBody(keys: DirectionKeys, counter: bigint, body: Buffer): Buffer {
@@ -29,17 +35,19 @@ export function sealBody(keys: DirectionKeys, counter: bigint, body: Buffer): Bu
   return Buffer.concat([header, ct, cipher.getAuthTag()]);
 }
 
-/** The body of a plaintext: codec byte, then the plaintext stored or LZ4-compressed. */
+/** The body of a plaintext: codec byte, then the plaintext stored, LZ4- or zstd-compressed. */
 export function bodyOf(plaintext: Buffer, codec: number): Buffer {
   if (codec === LZ4) return Buffer.concat([Buffer.of(LZ4), lz4Compress(plaintext)]);
+  if (codec === ZSTD) return Buffer.concat([Buffer.of(ZSTD), zstdCompress(plaintext)]);
   return Buffer.concat([Buffer.of(codec), plaintext]);
 }
 
 /** Throws unless sealBody gives the real encoder's bytes for every sample, stored and compressed. */
 export function checkSealer(): void {
   const keys = { key: Buffer.alloc(32, 7), nonceBase: Buffer.from([1, 2, 3, 4]) };
-  for (const mode of ['never', 'always'] as const) {
-    const enc = new FrameEncoder({ compression: mode });
+  const modes = [['never', LZ4] as const, ...compressedCodecs().map((c) => ['always', c] as const)];
+  for (const [mode, codec] of modes) {
+    const enc = new FrameEncoder({ compression: mode, codec: codec === ZSTD ? 'zstd' : 'lz4' });
     enc.setKeys(keys);
     let counter = 0n;
     const samples = [
@@ -51,13 +59,13 @@ export function checkSealer(): void {
       const plain = encodeMessage(msg);
       let body = bodyOf(plain, STORED);
       if (mode === 'always') {
-        const packed = bodyOf(plain, LZ4);
+        const packed = bodyOf(plain, codec);
         if (packed.length < body.length) body = packed;
       }
       const mine = sealBody(keys, counter++, body);
       if (!mine.equals(real)) {
         throw new Error(
-          `fuzz/lib/seal.ts no longer matches FrameEncoder (${mode}, ${msg.type}); the frame layer changed, update the sealer`,
+          `fuzz/lib/seal.ts no longer matches FrameEncoder (${mode}, codec ${codec}, ${msg.type}); the frame layer changed, update the sealer`,
         );
       }
     }

@@ -1,14 +1,15 @@
 /**
  * The frame decoder, cleartext and keyed, fed byte streams split at random positions.
  *
- * Keyed streams are built with valid keys: real FrameEncoder output (every compression mode), then
- * changed after encryption (integrity: nothing after the first changed byte may decode), or built
- * from bodies changed before encryption (a bad codec byte, a lying LZ4 size prefix, a corrupt LZ4
- * block, a broken plaintext), sealed so they authenticate and reach the decompressor and the message
- * decoders. Properties for every stream: only coded errors; the same messages and the same error
+ * Keyed streams are built with valid keys: real FrameEncoder output (every compression mode, both
+ * codecs), then changed after encryption (integrity: nothing after the first changed byte may
+ * decode), or built from bodies changed before encryption (a bad codec byte, a lying LZ4 or zstd
+ * size prefix, a corrupt LZ4 block or zstd frame, a zstd bomb, a broken plaintext), sealed so they
+ * authenticate and reach the decompressors and the message decoders. Properties for every stream: only coded errors; the same messages and the same error
  * whether the bytes come in one piece or in many (that also compares the piecewise decryption of
  * large frames against the one-shot path); decoded messages re-encode to their plaintexts.
  */
+
 import { type DirectionKeys, FrameDecoder, FrameEncoder } from '../../src/protocol/frame-codec.js';
 import {
   MAX_FRAME_LEN,
@@ -21,9 +22,10 @@ import { encodeMessage, type Message } from '../../src/protocol/messages.js';
 import { cutPoints, havoc, split } from '../lib/mutate.js';
 import { errorLabel, expectCoded, OracleError } from '../lib/outcome.js';
 import type { Rng } from '../lib/rng.js';
-import { bodyOf, checkSealer, LZ4, STORED, sealBody } from '../lib/seal.js';
+import { bodyOf, checkSealer, compressedCodecs, LZ4, STORED, sealBody, ZSTD } from '../lib/seal.js';
 import { seedMessage, seeds } from '../lib/seeds.js';
 import type { Target } from '../lib/target.js';
+import { zstdFrameSync } from '../lib/zstd-frames.js';
 import { DECODERS, type DecoderName, mutatedPlaintext } from './messages.js';
 
 /** What one decoder made of a stream. */
@@ -209,7 +211,10 @@ function keyedCase(rng: Rng): FrameInput {
     );
 
   if (mode !== 'before') {
-    const enc = new FrameEncoder({ compression: rng.pick(['auto', 'always', 'never'] as const) });
+    const enc = new FrameEncoder({
+      compression: rng.pick(['auto', 'always', 'never'] as const),
+      codec: compressedCodecs().includes(ZSTD) && rng.chance(0.5) ? 'zstd' : 'lz4',
+    });
     enc.setKeys(keys, counter);
     const frames: Buffer[] = [];
     for (const m of msgs) {
@@ -268,7 +273,7 @@ function keyedCase(rng: Rng): FrameInput {
     if (c >= 2n ** 64n - 1n) break;
     const r = rng.int(10);
     const plain = r < 5 ? mutatedPlaintext(rng) : encodeMessage(m);
-    let body = bodyOf(plain, rng.chance(0.5) ? LZ4 : STORED);
+    let body = bodyOf(plain, rng.chance(0.5) ? rng.pick(compressedCodecs()) : STORED);
     if (r >= 5) body = mutateBody(body, rng);
     if (body.length + TAG_LEN > MAX_FRAME_LEN && rng.chance(0.9))
       body = body.subarray(0, MAX_FRAME_LEN - TAG_LEN);
@@ -278,14 +283,30 @@ function keyedCase(rng: Rng): FrameInput {
 }
 
 let caps: Buffer[] | undefined;
-/** Small bodies that expand to the cap exactly, and one byte less: the most a frame may inflate to. */
+/**
+ * Small bodies that expand to the cap exactly, and one byte less (the most a frame may inflate
+ * to), in each codec; and zstd bombs: frames of 4 MiB declaring the cap, with a window the
+ * receiver accepts (only the output bound stops them) and with one it refuses.
+ */
 function capBodies(): Buffer[] {
-  caps ??= [MAX_PLAINTEXT, MAX_PLAINTEXT - 1].map((n) => {
+  caps ??= [MAX_PLAINTEXT, MAX_PLAINTEXT - 1].flatMap((n) => {
     const plain = Buffer.alloc(n, 0);
     plain[0] = 0x40; // Data, flags 0, stream 0
-    return bodyOf(plain, LZ4);
+    return compressedCodecs().map((codec) => bodyOf(plain, codec));
   });
+  if (compressedCodecs().includes(ZSTD) && caps.length === 4) {
+    const huge = Buffer.alloc(4 * 1024 * 1024);
+    for (const windowLog of [17, 23]) {
+      caps.push(Buffer.concat([Buffer.of(ZSTD), le32(MAX_PLAINTEXT), zstdFrameSync(huge, windowLog)]));
+    }
+  }
   return caps;
+}
+
+function le32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
 }
 
 /** Changes a body where the decompressor and the codec switch look: codec byte, size prefix, block. */
@@ -296,7 +317,7 @@ function mutateBody(body: Buffer, rng: Rng): Buffer {
     out[0] = rng.pick([0, 1, 2, 0x7f, 0x80, 0xff]);
     return out;
   }
-  if (r === 1 && out[0] === LZ4 && out.length >= 5) {
+  if (r === 1 && (out[0] === LZ4 || out[0] === ZSTD) && out.length >= 5) {
     // The declared size: honest ±1, zero, at and past the cap, huge.
     const now = out.readUInt32LE(1);
     const v = rng.pick([
@@ -324,6 +345,12 @@ function mutateBody(body: Buffer, rng: Rng): Buffer {
       Buffer.from([0x00, 0x00]),
     ]);
     return Buffer.concat([out.subarray(0, at), evil, out.subarray(at)]);
+  }
+  if (r === 2 && out[0] === ZSTD && out.length >= 10) {
+    // The zstd frame header (descriptor, window, content size) or a block header set to extremes.
+    const at = 5 + 4 + rng.int(Math.min(out.length - 9, 12));
+    out[at] = rng.pick([0x00, 0xff, 0x20, 0xe0, 0xc0, 0x7f, out[at]! ^ 1]);
+    return out;
   }
   if (r === 3) return rng.pick(capBodies());
   return havoc(out, rng, 3);
@@ -375,7 +402,7 @@ export const framesCleartext: Target<FrameInput> = {
 export const framesKeyed: Target<FrameInput> = {
   name: 'frames-keyed',
   about:
-    'FrameDecoder in keyed mode with valid keys: frames changed before encryption (codec, LZ4, plaintext) and after (bytes, replay, reorder, drop); integrity, split invariance, round trip',
+    'FrameDecoder in keyed mode with valid keys: frames changed before encryption (codec, LZ4, zstd, bombs, plaintext) and after (bytes, replay, reorder, drop); integrity, split invariance, round trip',
   weight: 150_000,
   hangMs: 5000,
   setup: () => {

@@ -1,4 +1,5 @@
 /** Every in-process target, by name. The live server campaign is separate (fuzz/live/). */
+import { zstdAvailable } from '../../src/protocol/compression.js';
 import type { Target } from '../lib/target.js';
 import { allowList } from './allow-list.js';
 import { clientConfig } from './config.js';
@@ -10,6 +11,7 @@ import { keyFiles } from './key-files.js';
 import { lz4 } from './lz4.js';
 import { messagesClient, messagesServer } from './messages.js';
 import { serverConfig } from './server-config.js';
+import { zstd } from './zstd.js';
 
 /** In a full run, in this order. */
 export const TARGETS: readonly Target<never>[] = [
@@ -18,6 +20,8 @@ export const TARGETS: readonly Target<never>[] = [
   framesCleartext,
   framesKeyed,
   lz4,
+  // Codec 2 needs node:zlib's zstd (Node 22.15); on an older Node there is nothing to fuzz.
+  ...(zstdAvailable() ? [zstd] : []),
   handshakeControl,
   handshakeData,
   handshakeStreams,

@@ -351,9 +351,12 @@ export function zstdDecompress(input: Buffer, maxSize: number): Buffer {
     });
   } catch (cause) {
     errors.decompress += 1;
-    throw new ProtocolError('ERR_DECOMPRESS', 'corrupt zstd frame, or one larger than it declared', {
-      cause,
-    });
+    // node:zlib stops at maxOutputLength with a RangeError: an expected refusal here (a bomb, or a
+    // lie about the size), not a bug, so it is not kept as the cause.
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ProtocolError('ERR_DECOMPRESS', `zstd frame expands beyond its declared ${declared} bytes`);
+    }
+    throw new ProtocolError('ERR_DECOMPRESS', 'corrupt zstd frame', { cause });
   }
   if (out.length !== declared) {
     errors.decompress += 1;
