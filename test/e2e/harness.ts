@@ -209,8 +209,9 @@ export interface TestProxy {
   /**
    * Forwards at most `bytesPerTick` from the server per 10 ms on each link (a slow link, which
    * backs up, as someone on the path can also make it), or at full speed again with undefined.
+   * `toServer` throttles the other direction instead (what the client sends).
    */
-  throttle(bytesPerTick: number | undefined): void;
+  throttle(bytesPerTick: number | undefined, direction?: 'toClient' | 'toServer'): void;
   /** Hands every chunk from the server, on each link opened after this call, to `listener`. */
   tapServer(listener: (upstream: Socket, chunk: Buffer) => void): void;
 }
@@ -219,6 +220,7 @@ export interface TestProxy {
 export async function startProxy(t: TestContext, targetPort: number): Promise<TestProxy> {
   let frozen = false;
   let budget: number | undefined;
+  let budgetUp: number | undefined;
   const taps: Array<(upstream: Socket, chunk: Buffer) => void> = [];
   const links: TestProxy['links'] = [];
   const server = await listen(
@@ -234,10 +236,13 @@ export async function startProxy(t: TestContext, targetPort: number): Promise<Te
           if (!frozen && !to.write(c)) {
             from.pause();
             to.once('drain', () => from.resume());
-          } else if (from === upstream && budget !== undefined) {
+          } else if ((from === upstream ? budget : budgetUp) !== undefined) {
             // A slow link: this chunk takes its share of the time before the next one is read.
             from.pause();
-            setTimeout(() => from.resume(), Math.ceil((10 * c.length) / budget));
+            setTimeout(
+              () => from.resume(),
+              Math.ceil((10 * c.length) / (from === upstream ? budget : budgetUp)!),
+            );
           }
         });
         from.on('end', () => {
@@ -271,8 +276,9 @@ export async function startProxy(t: TestContext, targetPort: number): Promise<Te
     tapServer(listener) {
       taps.push(listener);
     },
-    throttle(bytesPerTick) {
-      budget = bytesPerTick;
+    throttle(bytesPerTick, direction = 'toClient') {
+      if (direction === 'toClient') budget = bytesPerTick;
+      else budgetUp = bytesPerTick;
     },
   };
 }

@@ -10,7 +10,16 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { jsonLogCorpus } from '../../bench/corpus.js';
 import { compressionStats, zstdAvailable } from '../../src/protocol/compression.js';
-import { captureLog, dial, echoServer, freePort, readAll, startPair, tunnelsActive } from './harness.js';
+import {
+  captureLog,
+  dial,
+  echoServer,
+  freePort,
+  listen,
+  readAll,
+  startPair,
+  tunnelsActive,
+} from './harness.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const PAYLOAD = jsonLogCorpus(16 * 1024 * 1024).subarray(0, 16 * 1024 * 1024);
@@ -44,6 +53,37 @@ test('compress: "zstd" on a backed-up link sends codec-2 frames, and every byte 
   // The first few MB fill the socket buffers stored; the rest is compressed.
   const sent = wire() - before.wire;
   assert.ok(sent < PAYLOAD.length / 2, `${sent} bytes on the slow link for ${PAYLOAD.length}`);
+});
+
+test('the client compresses with zstd too: a service answering over a backed-up client link', {
+  skip: !zstdAvailable() && 'this Node has no zstd',
+}, async (t) => {
+  // The local service sends the corpus to every visitor; only the client -> server link is slow.
+  const service = await listen(t, (s) => s.end(PAYLOAD));
+  const remotePort = await freePort();
+  const pair = await startPair(t);
+  const { proxy, client } = await pair.viaProxy({
+    dataChannelPool: 1,
+    tunnels: [
+      {
+        name: 'logs',
+        remotePort,
+        localHost: '127.0.0.1',
+        localPort: service.port,
+        compress: 'zstd',
+      },
+    ],
+  });
+  await tunnelsActive(client);
+  await client.waitFor(() => proxy.links.length >= 2, 5000);
+  const before = compressionStats().decompressed;
+  proxy.throttle(128 * 1024, 'toServer');
+  const got = await readAll(await dial(remotePort));
+  proxy.throttle(undefined, 'toServer');
+  assert.equal(sha256(got), sha256(PAYLOAD), 'every byte arrived intact');
+  const after = compressionStats().decompressed;
+  assert.ok(after.zstd > before.zstd, 'the server decoded codec-2 frames from the client');
+  assert.equal(after.lz4, before.lz4);
 });
 
 test('a server that cannot use zstd does not grant it: the tunnel uses LZ4 and the client says so once', async (t) => {
