@@ -5,6 +5,7 @@
  * Hostile bodies are sealed by hand with node:crypto, so the decoder's checks are what is tested.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
@@ -183,4 +184,25 @@ describe('the encoder sends codec 2 only when given zstd', () => {
     assert.equal(encoder.frames.zstd, 0);
     assert.equal(encoder.frames.stored, 20);
   });
+});
+
+test('MTT_COMPRESSION=always makes an auto encoder given zstd try it on every frame', {
+  skip: !zstdAvailable() && 'no zstd',
+}, () => {
+  const codec = new URL('../../src/protocol/frame-codec.js', import.meta.url).href;
+  const script = `
+    const { FrameEncoder } = await import(${JSON.stringify(codec)});
+    const enc = new FrameEncoder({ compression: 'auto' });
+    enc.setKeys({ key: Buffer.alloc(32, 1), nonceBase: Buffer.alloc(4, 2) });
+    enc.setCompression('auto', 'zstd');
+    const text = Buffer.from('{"level":"info","msg":"tunnel open"}\\n'.repeat(100));
+    for (let i = 0; i < 3; i++) enc.encode({ type: 'Data', fin: false, payload: text });
+    console.log(JSON.stringify({ mode: enc.compression, frames: enc.frames }));`;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, MTT_COMPRESSION: 'always' },
+    }),
+  ) as { mode: string; frames: unknown };
+  assert.deepEqual(out, { mode: 'always', frames: { stored: 0, lz4: 0, zstd: 3 } });
 });
