@@ -47,7 +47,7 @@ import { ensureTools, TOOL_PACKAGES, type Tool, type ToolPaths } from './lib/too
 import { loopbackTopology, type Side, type Topology, wanTopology } from './lib/topology.js';
 import { addMeasured, checkTable, checkWan, type WanCheck } from './lib/wan-check.js';
 import { directPath } from './paths/direct.js';
-import { mttPath } from './paths/mtt.js';
+import { mttPath, mttZstdPath } from './paths/mtt.js';
 import { nodeRelayPath } from './paths/node-relay.js';
 import { sshPath } from './paths/ssh.js';
 import { type BenchPath, PathUnavailable } from './paths/types.js';
@@ -62,10 +62,14 @@ import { WAN_WORKLOADS } from './workloads/wan.js';
 const HELPER = fileURLToPath(new URL('./helper.js', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Each profile's paths (in column order) and workloads (in run and row order). */
-const PROFILES: Record<ProfileName, { paths: BenchPath[]; workloads: Workload[] }> = {
+/**
+ * Each profile's paths (in column order) and workloads (in run and row order). `optional` paths run
+ * only when `--paths` names them, and then come right after mtt.
+ */
+const PROFILES: Record<ProfileName, { paths: BenchPath[]; optional: BenchPath[]; workloads: Workload[] }> = {
   loopback: {
     paths: [directPath, mttPath, sshPath(false), sshPath(true), nodeRelayPath],
+    optional: [mttZstdPath],
     workloads: [
       bulkWorkload,
       compressibleWorkload,
@@ -77,6 +81,7 @@ const PROFILES: Record<ProfileName, { paths: BenchPath[]; workloads: Workload[] 
   },
   wan: {
     paths: [directPath, mttPath, sshPath(false), sshPath(true)],
+    optional: [mttZstdPath],
     workloads: WAN_WORKLOADS,
   },
 };
@@ -244,8 +249,9 @@ async function main(): Promise<number> {
   const commit = commitFacts();
 
   const profile = PROFILES[opts.profile];
-  const ALL_PATHS = profile.paths;
-  const paths = opts.paths ? ALL_PATHS.filter((p) => opts.paths?.includes(p.name)) : ALL_PATHS;
+  const mttAt = profile.paths.indexOf(mttPath) + 1;
+  const ALL_PATHS = [...profile.paths.slice(0, mttAt), ...profile.optional, ...profile.paths.slice(mttAt)];
+  const paths = opts.paths ? ALL_PATHS.filter((p) => opts.paths?.includes(p.name)) : profile.paths;
   const workloads = opts.workloads
     ? profile.workloads.filter((w) => selected(w, opts.workloads ?? []))
     : profile.workloads;

@@ -48,7 +48,8 @@ Measures direct, mtt, and OpenSSH ssh -R (chacha20-poly1305, Compression=no and 
   --ttfb-count N      WAN: new connections timed to their first byte (default 50, quick 10)
   --rtt-rounds N      round trips for the RTT test (default 10000, quick 1000)
   --conns A,B         open connections for the RSS test (default 1000,10000, quick 100)
-  --paths a,b         only these paths: direct, mtt, ssh, ssh-comp, node-relay (loopback only)
+  --paths a,b         only these paths: direct, mtt, ssh, ssh-comp, node-relay (loopback only),
+                      and mtt-zstd (mtt with compress: "zstd"; run only when named)
   --workloads a,b     only these workloads (an id, or the part before ':' of a WAN id):
                       loopback: rtt, bulk, compressible, connections, connections-nginx, resources;
                       wan: bulk, parallel8, ttfb, json

@@ -38,98 +38,123 @@ const mttKeys = keyFolder('mtt', async (dir, scope) => {
 
 /**
  * MiniTCPTunnel's server (visitor side, control port on the topology's server address, public port
- * on 127.0.0.1) and client (service side, dialling the service on 127.0.0.1) as two processes.
+ * on 127.0.0.1) and client (service side, dialling the service on 127.0.0.1) as two processes; the
+ * tunnel's `compress` setting as given (the default when absent).
  */
-export const mttPath: BenchPath = {
-  name: 'mtt',
-  label: 'mtt',
-  needs: [],
-  async start(localPort, opts) {
-    const { scope, topo } = opts;
-    if (!existsSync(MTT_CLI)) {
-      throw new PathUnavailable(
-        `the mtt CLI is not built: ${path.relative(process.cwd(), MTT_CLI) || MTT_CLI} is missing (npm run build)`,
-      );
-    }
-    const started = Date.now();
-    const left = () => Math.max(1000, opts.timeoutMs - (Date.now() - started));
-    const keys = await mttKeys();
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'mtt-bench-mtt-'));
-    scope.deferRemove(dir);
-    const node = process.execPath;
-    const hostPub = readFileSync(`${keys}/host_key.pub`, 'utf8').trim();
-
-    const env = { ...process.env, NO_COLOR: '1' };
-    // A port picked free may be taken before the server listens there: then again on fresh ones.
-    const { server, client, remotePort } = await onFreshPorts(3, async () => {
-      const serverPort = await freePort();
-      const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
-      const config = {
-        server: `${topo.serverAddr}:${serverPort}`,
-        serverKey: hostPub,
-        identity: `${keys}/client_key`,
-        tunnels: [{ name: 'bench', remotePort, localHost: LOOPBACK, localPort }],
-      };
-      writeFileSync(`${dir}/client.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-      const server = scope.spawn(
-        'mtt-server',
-        node,
-        [
-          MTT_CLI,
-          'server',
-          '--port',
-          String(serverPort),
-          '--host',
-          topo.serverAddr,
-          '--host-key',
-          `${keys}/host_key`,
-          '--allowed-keys',
-          `${keys}/allowed_keys`,
-          '--allow-ports',
-          `${MTT_ALLOWED_PORTS[0]}-${MTT_ALLOWED_PORTS[1]}`,
-          '--public-host',
-          LOOPBACK,
-        ],
-        { nofile: opts.nofile, env, netns: topo.netns.visitor },
-      );
-      const client = scope.spawn('mtt-client', node, [MTT_CLI, 'client', '--config', `${dir}/client.json`], {
-        nofile: opts.nofile,
-        env,
-        netns: topo.netns.service,
-      });
-      try {
-        await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
-          timeoutMs: left(),
-          what: 'mtt tunnel',
-          failFast: () => {
-            if (server.exit) return server.describeExit();
-            if (client.exit) return client.describeExit();
-            // The server refuses the tunnel (and the client retries) when its port is taken.
-            const refused = server.stderr.split('\n').find((l) => /port_in_use/.test(l));
-            return refused ? `mtt server: ${refused.trim().slice(0, 300)}` : undefined;
-          },
-        });
-      } catch (err) {
-        await client.stop(2000);
-        await server.stop(2000);
-        throw err;
+function mttPathWith(name: string, label: string, compress?: boolean | 'zstd'): BenchPath {
+  return {
+    name,
+    label,
+    needs: [],
+    async start(localPort, opts) {
+      const { scope, topo } = opts;
+      if (!existsSync(MTT_CLI)) {
+        throw new PathUnavailable(
+          `the mtt CLI is not built: ${path.relative(process.cwd(), MTT_CLI) || MTT_CLI} is missing (npm run build)`,
+        );
       }
-      return { server, client, remotePort };
-    });
+      const started = Date.now();
+      const left = () => Math.max(1000, opts.timeoutMs - (Date.now() - started));
+      const keys = await mttKeys();
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'mtt-bench-mtt-'));
+      scope.deferRemove(dir);
+      const node = process.execPath;
+      const hostPub = readFileSync(`${keys}/host_key.pub`, 'utf8').trim();
 
-    const pids = () =>
-      [server, client]
-        .filter((p) => !p.exit)
-        .flatMap((p) => [p.pid, ...descendants(p.pid)])
-        .filter(isAlive);
-    return {
-      publicHost: LOOPBACK,
-      publicPort: remotePort,
-      pids,
-      async stop() {
-        await client.stop(2000);
-        await server.stop(2000);
-      },
-    };
-  },
-};
+      const env = { ...process.env, NO_COLOR: '1' };
+      // A port picked free may be taken before the server listens there: then again on fresh ones.
+      const { server, client, remotePort } = await onFreshPorts(3, async () => {
+        const serverPort = await freePort();
+        const remotePort = await freePort(); // inside MTT_ALLOWED_PORTS
+        const config = {
+          server: `${topo.serverAddr}:${serverPort}`,
+          serverKey: hostPub,
+          identity: `${keys}/client_key`,
+          tunnels: [
+            {
+              name: 'bench',
+              remotePort,
+              localHost: LOOPBACK,
+              localPort,
+              ...(compress !== undefined ? { compress } : {}),
+            },
+          ],
+        };
+        writeFileSync(`${dir}/client.json`, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+        const server = scope.spawn(
+          'mtt-server',
+          node,
+          [
+            MTT_CLI,
+            'server',
+            '--port',
+            String(serverPort),
+            '--host',
+            topo.serverAddr,
+            '--host-key',
+            `${keys}/host_key`,
+            '--allowed-keys',
+            `${keys}/allowed_keys`,
+            '--allow-ports',
+            `${MTT_ALLOWED_PORTS[0]}-${MTT_ALLOWED_PORTS[1]}`,
+            '--public-host',
+            LOOPBACK,
+          ],
+          { nofile: opts.nofile, env, netns: topo.netns.visitor },
+        );
+        const client = scope.spawn(
+          'mtt-client',
+          node,
+          [MTT_CLI, 'client', '--config', `${dir}/client.json`],
+          {
+            nofile: opts.nofile,
+            env,
+            netns: topo.netns.service,
+          },
+        );
+        try {
+          await waitReady(targetOn(topo, 'visitor', LOOPBACK, remotePort), opts.ready, {
+            timeoutMs: left(),
+            what: 'mtt tunnel',
+            failFast: () => {
+              if (server.exit) return server.describeExit();
+              if (client.exit) return client.describeExit();
+              // The server refuses the tunnel (and the client retries) when its port is taken.
+              const refused = server.stderr.split('\n').find((l) => /port_in_use/.test(l));
+              return refused ? `mtt server: ${refused.trim().slice(0, 300)}` : undefined;
+            },
+          });
+        } catch (err) {
+          await client.stop(2000);
+          await server.stop(2000);
+          throw err;
+        }
+        return { server, client, remotePort };
+      });
+
+      const pids = () =>
+        [server, client]
+          .filter((p) => !p.exit)
+          .flatMap((p) => [p.pid, ...descendants(p.pid)])
+          .filter(isAlive);
+      return {
+        publicHost: LOOPBACK,
+        publicPort: remotePort,
+        pids,
+        async stop() {
+          await client.stop(2000);
+          await server.stop(2000);
+        },
+      };
+    },
+  };
+}
+
+/** mtt as a user runs it: the default compression (LZ4 while the link backs up). */
+export const mttPath: BenchPath = mttPathWith('mtt', 'mtt');
+
+/**
+ * mtt with the tunnel's optional slow-link codec (`compress: "zstd"`), run only when named in
+ * `--paths` (it is not the default, so the tables compare the default).
+ */
+export const mttZstdPath: BenchPath = mttPathWith('mtt-zstd', 'mtt, compress: "zstd"', 'zstd');
