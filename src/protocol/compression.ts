@@ -301,8 +301,12 @@ export const ZSTD_LEVEL = 6;
  */
 export const ZSTD_WINDOW_LOG_MAX = 19;
 
-/** Whether this Node has zstd in node:zlib (22.15 and later). */
+/**
+ * Whether this Node has zstd in node:zlib (22.15 and later). `MTT_ZSTD=off` makes the process behave
+ * as one without it (the tests run that case on any Node).
+ */
 export function zstdAvailable(): boolean {
+  if (process.env.MTT_ZSTD === 'off') return false;
   return typeof zlib.zstdCompressSync === 'function' && typeof zlib.zstdDecompressSync === 'function';
 }
 
