@@ -256,8 +256,11 @@ export function lz4Compress(input: Buffer): Buffer {
   return lib().compress(input);
 }
 
-/** Decompresses a size-prefixed LZ4 block whose declared size must not exceed `maxSize`. */
-export function lz4Decompress(input: Buffer, maxSize: number): Buffer {
+/**
+ * The decompressed size a body declares (its u32 LE prefix), checked before anything is
+ * decompressed: both codecs refuse a body too short for it and a size above `maxSize`.
+ */
+function declaredSize(input: Buffer, maxSize: number): number {
   if (input.length < LZ4_SIZE_PREFIX_LEN) {
     errors.decompress += 1;
     throw new ProtocolError('ERR_DECOMPRESS', 'compressed body is shorter than its size prefix');
@@ -270,6 +273,12 @@ export function lz4Decompress(input: Buffer, maxSize: number): Buffer {
       `compressed body declares ${declared} bytes; the limit is ${maxSize}`,
     );
   }
+  return declared;
+}
+
+/** Decompresses a size-prefixed LZ4 block whose declared size must not exceed `maxSize`. */
+export function lz4Decompress(input: Buffer, maxSize: number): Buffer {
+  const declared = declaredSize(input, maxSize);
   const codec = lib();
   let out: Buffer;
   try {
@@ -334,18 +343,7 @@ export function zstdCompress(input: Buffer): Buffer {
  */
 export function zstdDecompress(input: Buffer, maxSize: number): Buffer {
   if (!zstdAvailable()) throw new ProtocolError('ERR_UNKNOWN_CODEC', 'body codec 2 (zstd) needs Node 22.15');
-  if (input.length < LZ4_SIZE_PREFIX_LEN) {
-    errors.decompress += 1;
-    throw new ProtocolError('ERR_DECOMPRESS', 'compressed body is shorter than its size prefix');
-  }
-  const declared = input.readUInt32LE(0);
-  if (declared > maxSize) {
-    errors.decompressedTooLarge += 1;
-    throw new ProtocolError(
-      'ERR_DECOMPRESSED_TOO_LARGE',
-      `compressed body declares ${declared} bytes; the limit is ${maxSize}`,
-    );
-  }
+  const declared = declaredSize(input, maxSize);
   let out: Buffer;
   try {
     out = zlib.zstdDecompressSync(input.subarray(LZ4_SIZE_PREFIX_LEN), {
