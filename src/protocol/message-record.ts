@@ -17,7 +17,7 @@ export const Flags = {
   REPLY: 0x01,
   /** OpenTunnel: neither end compresses the frames of this tunnel's connections. */
   NO_COMPRESS: 0x01,
-  /** OpenTunnel: this tunnel asks for zstd (codec 2). TunnelStatus (0x01): the server granted it. */
+  /** OpenTunnel: this tunnel asks for zstd (codec 2); the grant is TunnelStatus's ZSTD_GRANTED. */
   ZSTD: 0x02,
   /** TunnelStatus: the tunnel's connections may send codec 2 (zstd) both ways. */
   ZSTD_GRANTED: 0x01,
